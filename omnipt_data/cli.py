@@ -1,0 +1,184 @@
+"""The ``omnipt-data`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from omnipt_data.errors import OmniptError
+from omnipt_data.schema import TABLES
+
+app = typer.Typer(
+    name="omnipt-data",
+    help="Build, audit and close the loop on training data for OmniPT-style pedestrian models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+COUNT_KEYS = (*TABLES, "tracks", "persons", "datasets")
+
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to create.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 0,
+    scenes: Annotated[int, typer.Option(help="Number of scenes (sequences per view).")] = 4,
+    frames: Annotated[int, typer.Option(help="Frames per sequence.")] = 48,
+    views: Annotated[int, typer.Option(help="Synchronised camera views per scene.")] = 1,
+    people: Annotated[int, typer.Option(help="Average number of people on the plaza.")] = 8,
+    width: Annotated[int, typer.Option(help="Image width in pixels.")] = 640,
+    height: Annotated[int, typer.Option(help="Image height in pixels.")] = 360,
+    fps: Annotated[float, typer.Option(help="Frame rate.")] = 10.0,
+    formats: Annotated[str, typer.Option(help="Comma-separated native formats to write.")] = "mot,crowdhuman",
+    render: Annotated[
+        bool, typer.Option(help="Render JPEG frames (--no-render writes annotations only).")
+    ] = True,
+    overwrite: Overwrite = False,
+) -> None:
+    """Generate the synthetic pedestrian world and write it in native dataset formats."""
+    from omnipt_data.synth import WorldConfig, synthesize
+
+    config = WorldConfig(
+        seed=seed,
+        scenes=scenes,
+        frames=frames,
+        views=views,
+        people=people,
+        width=width,
+        height=height,
+        fps=fps,
+    )
+    world = synthesize(
+        out_dir,
+        config,
+        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
+        render=render,
+        overwrite=overwrite,
+    )
+    tracks = world.boxes.select("scene", "track_id").n_unique()
+    out.print(
+        f"[green]wrote[/] {out_dir}: {len(world.scenes)} scenes x {views} view(s) x {frames} frames, "
+        f"{world.boxes.height} boxes, {tracks} people ({formats})"
+    )
+
+
+@app.command()
+def convert(
+    format_name: Annotated[
+        str, typer.Argument(metavar="FORMAT", help="Reader name, or 'auto' to detect it.")
+    ],
+    source: Annotated[Path, typer.Argument(help="The native dataset (folder or file).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Store folder to create.")],
+    dataset: Annotated[str | None, typer.Option(help="Dataset name (default: inferred).")] = None,
+    split: Annotated[str | None, typer.Option(help="Split name (default: inferred).")] = None,
+    lenient: Annotated[bool, typer.Option(help="Skip and count malformed rows instead of stopping.")] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Prediction name for result files (source model:NAME).")
+    ] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Convert a native dataset into a canonical store."""
+    from omnipt_data.convert import convert as run_convert
+    from omnipt_data.readers import ReadOptions, detect_format
+
+    if format_name == "auto":
+        format_name = detect_format(source)
+        err.print(f"detected format: [bold]{format_name}[/]")
+    options = ReadOptions(dataset=dataset, split=split, lenient=lenient, prediction_name=name)
+    result = run_convert(
+        format_name, source, out_dir, options=options, overwrite=overwrite, show_progress=not quiet
+    )
+    counts = result.store.manifest["counts"]
+    out.print(
+        f"[green]wrote[/] {out_dir}: {counts['frames']} frames, {counts['boxes']} boxes, "
+        f"{counts['tracks']} tracks, {counts['sequences']} sequences"
+    )
+    if result.skipped_rows:
+        err.print(f"[yellow]skipped {result.skipped_rows} malformed row(s)[/]; see manifest.json 'problems'")
+        for line in result.store.manifest["problems"]["examples"][:5]:
+            err.print(f"  {line}")
+
+
+@app.command()
+def info(
+    store: Annotated[Path, typer.Argument(help="A store folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Show a store's counts, datasets and validation notes."""
+    from omnipt_data.summary import store_summary
+
+    summary = store_summary(store)
+    if as_json:
+        sys.stdout.write(
+            orjson.dumps(summary, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+        )
+        return
+    table = Table(title=f"store {store}")
+    for column in ("table", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for key in COUNT_KEYS:
+        table.add_row(key, f"{summary[key]:,}")
+    out.print(table)
+    parts = Table(title="by dataset and split")
+    for column in ("dataset", "split", "sequences", "frames", "boxes", "tracks"):
+        parts.add_column(column)
+    for row in summary["by_dataset"]:
+        parts.add_row(*(str(row[c]) for c in ("dataset", "split", "sequences", "frames", "boxes", "tracks")))
+    out.print(parts)
+    out.print(f"size on disk: {summary['bytes'] / 1e6:.2f} MB, content hash {summary['content_hash'][:16]}")
+    for check, finding in summary["validation"].items():
+        examples = ", ".join(finding["examples"])
+        out.print(f"[yellow]{finding['severity']}[/]: {check}: {finding['count']} (e.g. {examples})")
+
+
+@app.command()
+def validate(store: Annotated[Path, typer.Argument(help="A store folder.")]) -> None:
+    """Check a store's invariants; exits 1 when it has errors."""
+    from omnipt_data.store import Store
+    from omnipt_data.store import validate as run_validate
+
+    report = run_validate(Store.open(store).path)
+    if not report.findings:
+        out.print("[green]valid[/]: no errors, no warnings")
+        return
+    out.print(report.describe())
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path(
+        "runs/demo"
+    ),
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 0,
+) -> None:
+    """Run the main job on the embedded default: the synthetic world, end to end."""
+    from omnipt_data.demo import run_demo
+
+    run_demo(out_dir, seed=seed, console=out)
+
+
+def main() -> None:
+    try:
+        app()
+    except OmniptError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""``convert``: run a reader over a native dataset and stream its batches into a new store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from omnipt_data.errors import OmniptError
+from omnipt_data.progress import progress_bar
+from omnipt_data.readers import ReadOptions, get_reader
+from omnipt_data.store import Store, write_store
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    store: Store
+    skipped_rows: int
+
+
+def convert(
+    format_name: str,
+    source: Path,
+    out: Path,
+    *,
+    options: ReadOptions | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+) -> ConvertResult:
+    """Convert ``source`` with the reader ``format_name`` into the store ``out`` (atomically)."""
+    options = options or ReadOptions()
+    source = Path(source)
+    if not source.exists():
+        raise OmniptError(f"{source}: no such file or folder")
+    reader = get_reader(format_name)
+    units = reader.units(source, options)
+    problems = options.problems
+    extra = {}
+    with write_store(
+        out,
+        source={"format": reader.name, "path": str(source.resolve())},
+        reader={"name": reader.name, "version": reader.version},
+        image_roots=reader.image_roots(source, options),
+        overwrite=overwrite,
+        extra_manifest=extra,
+    ) as writer:
+        with progress_bar(
+            f"convert {reader.name}", total=sum(u.size for u in units) or len(units), enabled=show_progress
+        ) as advance:
+            for unit in units:
+                for batch in reader.read_unit(source, unit, options):
+                    writer.write_batch(batch)
+                advance(unit.size or 1)
+        extra["problems"] = {"skipped_rows": problems.count, "examples": problems.summary()}
+    return ConvertResult(Store.open(out), problems.count)

@@ -1,0 +1,31 @@
+"""Shared test fixtures: paths to the real sample data and a small synthetic world."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omnipt_data.synth import World, WorldConfig, synthesize
+
+PROJECT = Path(__file__).resolve().parents[1]
+FIXTURES = PROJECT.parent / "shared" / "fixtures"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+SMALL_WORLD = WorldConfig(
+    seed=7, scenes=3, frames=24, views=2, people=6, width=320, height=180, static_fraction=0.25
+)
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    assert FIXTURES.is_dir(), f"the shared fixtures are expected at {FIXTURES}"
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
+    """A rendered two-view world written in every synthetic format (session-wide, read-only)."""
+    out = tmp_path_factory.mktemp("world") / "world"
+    world = synthesize(out, SMALL_WORLD)
+    return world, out
