@@ -41,7 +41,9 @@ def synth(
     width: Annotated[int, typer.Option(help="Image width in pixels.")] = 640,
     height: Annotated[int, typer.Option(help="Image height in pixels.")] = 360,
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 10.0,
-    formats: Annotated[str, typer.Option(help="Comma-separated native formats to write.")] = "mot,crowdhuman",
+    formats: Annotated[
+        str, typer.Option(help="Comma-separated native formats to write (default: all).")
+    ] = "",
     render: Annotated[
         bool, typer.Option(help="Render JPEG frames (--no-render writes annotations only).")
     ] = True,
@@ -60,17 +62,12 @@ def synth(
         height=height,
         fps=fps,
     )
-    world = synthesize(
-        out_dir,
-        config,
-        formats=tuple(f.strip() for f in formats.split(",") if f.strip()),
-        render=render,
-        overwrite=overwrite,
-    )
+    chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
+    world = synthesize(out_dir, config, formats=chosen, render=render, overwrite=overwrite)
     tracks = world.boxes.select("scene", "track_id").n_unique()
     out.print(
         f"[green]wrote[/] {out_dir}: {len(world.scenes)} scenes x {views} view(s) x {frames} frames, "
-        f"{world.boxes.height} boxes, {tracks} people ({formats})"
+        f"{world.boxes.height} boxes, {tracks} people"
     )
 
 

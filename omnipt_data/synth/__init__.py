@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,36 +14,41 @@ from omnipt_data.errors import OmniptError
 from omnipt_data.store import write_json
 from omnipt_data.synth.formats.crowdhuman import write_crowdhuman
 from omnipt_data.synth.formats.mot import write_mot
+from omnipt_data.synth.frames import RenderedFrames
 from omnipt_data.synth.world import World, WorldConfig, generate_world
 
-__all__ = ["FORMATS", "World", "WorldConfig", "generate_world", "synthesize"]
+__all__ = ["WRITERS", "World", "WorldConfig", "generate_world", "synthesize"]
 
-FORMATS = ("mot", "crowdhuman")
+# One writer per native format: ``writer(world, out_root, frames)`` writes ``out_root/<format>/``.
+WRITERS: dict[str, Callable[[World, Path, RenderedFrames], object]] = {
+    "mot": write_mot,
+    "crowdhuman": write_crowdhuman,
+}
 
 
 def synthesize(
     out: Path,
     config: WorldConfig,
     *,
-    formats: tuple[str, ...] = FORMATS,
+    formats: tuple[str, ...] | None = None,
     render: bool = True,
-    crowdhuman_every: int = 8,
     overwrite: bool = False,
 ) -> World:
     """Generate the world and write it under ``out`` (atomically), one folder per native format.
 
-    ``out/truth/`` holds the world's own ground truth (boxes and people) as Parquet, for comparison.
+    ``formats`` defaults to every format in ``WRITERS``. ``out/truth/`` holds the world's own ground
+    truth (boxes and people) as Parquet, for comparison.
     """
-    unknown = set(formats) - set(FORMATS)
+    formats = tuple(WRITERS) if formats is None else formats
+    unknown = sorted(set(formats) - set(WRITERS))
     if unknown:
-        raise OmniptError(f"unknown synthetic formats {sorted(unknown)}; known: {', '.join(FORMATS)}")
+        raise OmniptError(f"unknown synthetic formats {unknown}; known: {', '.join(WRITERS)}")
     world = generate_world(config)
     with atomic_directory(Path(out), overwrite=overwrite) as tmp:
-        if "mot" in formats:
-            write_mot(world, tmp, render=render)
-        if "crowdhuman" in formats:
-            mot_root = tmp / "mot" if render and "mot" in formats else None
-            write_crowdhuman(world, tmp, every=crowdhuman_every, mot_root=mot_root)
+        frames = RenderedFrames.render(world, tmp / "_frames" if render else None)
+        for name in formats:
+            WRITERS[name](world, tmp, frames)
+        shutil.rmtree(tmp / "_frames", ignore_errors=True)
         truth = tmp / "truth"
         truth.mkdir()
         world.boxes.write_parquet(truth / "boxes.parquet")

@@ -75,4 +75,4 @@ def render_frames(
         for _, track_id, x, y, w, h in sorted(frame_rows.get(frame, []), reverse=True):
             person = people[track_id]
             _draw_person(draw, (x, y, w, h), person.upper, person.lower, person.bag)
-        image.save(out_dir / f"{frame:0{digits}d}.jpg", quality=JPEG_QUALITY)
+        image.save(out_dir / f"{frame:06d}.jpg", quality=JPEG_QUALITY)

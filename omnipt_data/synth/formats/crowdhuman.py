@@ -6,13 +6,13 @@ ignore regions; ``extra.occ`` marks occluded people and ``head_attr.occ`` people
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import orjson
 import polars as pl
 
-from omnipt_data.synth.formats.mot import sequence_name, split_of
+from omnipt_data.synth.formats.mot import split_of
+from omnipt_data.synth.frames import RenderedFrames
 from omnipt_data.synth.world import World
 
 MIN_VISIBILITY = 0.05
@@ -57,20 +57,13 @@ def crowdhuman_records(world: World, every: int) -> dict[str, list[dict]]:
     return records
 
 
-def write_crowdhuman(world: World, out: Path, *, every: int, mot_root: Path | None) -> Path:
-    """Write the odgt files; copy the frames from the rendered MOT sequences when there are any."""
+def write_crowdhuman(world: World, out: Path, frames: RenderedFrames, *, every: int = 8) -> Path:
+    """Write the odgt files and place the sampled frames in ``Images/``."""
     folder = out / "crowdhuman"
     (folder / "Images").mkdir(parents=True, exist_ok=True)
     for split, records in crowdhuman_records(world, every).items():
-        lines = b"".join(orjson.dumps(r) + b"\n" for r in records)
-        (folder / f"annotation_{split}.odgt").write_bytes(lines)
-        if mot_root is None:
-            continue
+        (folder / f"annotation_{split}.odgt").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
         for record in records:
             scene, frame = record["ID"].rsplit("_", 1)
-            index = next(i for i, sc in enumerate(world.scenes) if sc.name == scene)
-            source = (
-                mot_root / split_of(world, index) / sequence_name(world, scene, 1) / "img1" / f"{frame}.jpg"
-            )
-            shutil.copyfile(source, folder / "Images" / f"{record['ID']}.jpg")
+            frames.place(scene, 1, int(frame), folder / "Images" / f"{record['ID']}.jpg")
     return folder

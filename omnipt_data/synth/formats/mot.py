@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from omnipt_data.synth.render import render_frames
+from omnipt_data.synth.frames import RenderedFrames
 from omnipt_data.synth.world import World
 
 STATIC_CLASS = 7
@@ -70,7 +70,7 @@ def _detections(boxes: pl.DataFrame, rng: np.random.Generator, width: int, heigh
     return "".join(f"{f},-1,{x:.2f},{y:.2f},{w:.2f},{h:.2f},{s:.3f},-1,-1,-1\n" for f, x, y, w, h, s in lines)
 
 
-def write_mot(world: World, out: Path, *, render: bool) -> list[Path]:
+def write_mot(world: World, out: Path, frames: RenderedFrames) -> list[Path]:
     """Write every scene and view; returns the sequence folders."""
     config = world.config
     folders = []
@@ -95,12 +95,7 @@ def write_mot(world: World, out: Path, *, render: bool) -> list[Path]:
             )
             rng = np.random.default_rng([config.seed, s, view])
             (folder / "det" / "det.txt").write_text(_detections(boxes, rng, config.width, config.height))
-            if render:
-                per_frame: dict[int, list[tuple]] = {}
-                for f, t, x, y, w, h, d in boxes.select(
-                    "frame", "track_id", "x", "y", "w", "h", "depth"
-                ).iter_rows():
-                    per_frame.setdefault(f, []).append((d, t, x, y, w, h))
-                render_frames(scene, s, view, per_frame, folder / "img1")
+            for frame in range(1, config.frames + 1):
+                frames.place(scene.name, view, frame, folder / "img1" / f"{frame:06d}.jpg")
             folders.append(folder)
     return folders
