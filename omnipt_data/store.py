@@ -182,12 +182,13 @@ def summary_counts(store: Path) -> dict[str, int]:
     """Counts that scripts read from ``info --json``: tables plus tracks, sequences and persons."""
     scan = {t: pl.scan_parquet(table_path(store, t)) for t in TABLES}
     counts = {t: scan[t].select(pl.len()).collect().item() for t in TABLES}
-    frames = scan["frames"].select("frame_uid", "sequence_uid")
+    # A track is an identity within a sequence; the views of one scene share their identities.
+    frames = scan["frames"].select("frame_uid", "dataset", "split", "sequence")
     tracks = (
         scan["boxes"]
         .filter(pl.col("track_id").is_not_null())
         .join(frames, on="frame_uid", how="left")
-        .select("sequence_uid", "track_id")
+        .select("dataset", "split", "sequence", "track_id")
         .unique()
         .select(pl.len())
         .collect()
