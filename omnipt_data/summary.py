@@ -15,14 +15,14 @@ def store_summary(path: Path) -> dict[str, Any]:
     manifest = store.manifest
     frames = store.scan("frames")
     boxes = store.scan("boxes").join(
-        frames.select("frame_uid", "sequence_uid", "dataset", "split"), on="frame_uid"
+        frames.select("frame_uid", "sequence", "dataset", "split"), on="frame_uid"
     )
     per_frames = frames.group_by("dataset", "split").agg(
         pl.col("sequence_uid").n_unique().alias("sequences"), pl.len().alias("frames")
     )
     per_boxes = boxes.group_by("dataset", "split").agg(
         pl.len().alias("boxes"),
-        pl.struct("sequence_uid", "track_id")
+        pl.struct("sequence", "track_id")
         .filter(pl.col("track_id").is_not_null())
         .n_unique()
         .alias("tracks"),
