@@ -110,6 +110,26 @@ def convert(
 
 
 @app.command()
+def merge(
+    stores: Annotated[list[Path], typer.Argument(help="Two or more stores.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Store folder to create.")],
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Union stores into one, with unique ids and a combined manifest."""
+    from omnipt_data.merge import merge_stores
+
+    merged = merge_stores(stores, out_dir, overwrite=overwrite, show_progress=not quiet)
+    counts = merged.manifest["counts"]
+    skipped = merged.manifest["source"]["skipped_duplicates"]
+    out.print(
+        f"[green]wrote[/] {out_dir}: {counts['datasets']} datasets, {counts['frames']} frames, "
+        f"{counts['boxes']} boxes, {counts['identities']} identity images"
+        + (f"; skipped {len(skipped)} duplicate store(s)" if skipped else "")
+    )
+
+
+@app.command()
 def info(
     store: Annotated[Path, typer.Argument(help="A store folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,

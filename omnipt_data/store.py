@@ -178,17 +178,22 @@ class Store:
         return Path(root) / relative if root else Path(relative)
 
 
+def scene_uid() -> pl.Expr:
+    """A frame's sequence uid without its view: the views of one scene share their track identities."""
+    uid, view = pl.col("sequence_uid"), pl.col("view")
+    return pl.when(view.is_null()).then(uid).otherwise(uid.str.strip_suffix("/" + view)).alias("scene_uid")
+
+
 def summary_counts(store: Path) -> dict[str, int]:
     """Counts that scripts read from ``info --json``: tables plus tracks, sequences and persons."""
     scan = {t: pl.scan_parquet(table_path(store, t)) for t in TABLES}
     counts = {t: scan[t].select(pl.len()).collect().item() for t in TABLES}
-    # A track is an identity within a sequence; the views of one scene share their identities.
-    frames = scan["frames"].select("frame_uid", "dataset", "split", "sequence")
+    frames = scan["frames"].select("frame_uid", scene_uid())
     tracks = (
         scan["boxes"]
         .filter(pl.col("track_id").is_not_null())
         .join(frames, on="frame_uid", how="left")
-        .select("dataset", "split", "sequence", "track_id")
+        .select("scene_uid", "track_id")
         .unique()
         .select(pl.len())
         .collect()

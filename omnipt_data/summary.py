@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from omnipt_data.store import Store
+from omnipt_data.store import Store, scene_uid
 
 
 def store_summary(path: Path) -> dict[str, Any]:
@@ -15,14 +15,14 @@ def store_summary(path: Path) -> dict[str, Any]:
     manifest = store.manifest
     frames = store.scan("frames")
     boxes = store.scan("boxes").join(
-        frames.select("frame_uid", "sequence", "dataset", "split"), on="frame_uid"
+        frames.select("frame_uid", "dataset", "split", scene_uid()), on="frame_uid"
     )
     per_frames = frames.group_by("dataset", "split").agg(
         pl.col("sequence_uid").n_unique().alias("sequences"), pl.len().alias("frames")
     )
     per_boxes = boxes.group_by("dataset", "split").agg(
         pl.len().alias("boxes"),
-        pl.struct("sequence", "track_id")
+        pl.struct("scene_uid", "track_id")
         .filter(pl.col("track_id").is_not_null())
         .n_unique()
         .alias("tracks"),
