@@ -176,6 +176,88 @@ def validate(store: Annotated[Path, typer.Argument(help="A store folder.")]) -> 
         raise typer.Exit(1)
 
 
+def _parse_params(pairs: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise OmniptError(f"--param {pair!r}: expected KEY=VALUE or TASK.KEY=VALUE")
+        try:
+            params[key] = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+@app.command()
+def build(
+    stage: Annotated[str, typer.Option(help="format-rl, mid, sft or track-rl.")],
+    stores: Annotated[list[Path], typer.Option("--store", help="A store to draw from (repeatable).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Build folder to create.")],
+    seed: Annotated[int, typer.Option(help="Seed of every random choice (same seed, same bytes).")] = 0,
+    tasks: Annotated[str, typer.Option(help="Comma-separated tasks of the stage (default: all).")] = "",
+    box_format: Annotated[
+        str, typer.Option(help="omnipt (<bbox>x,y,w,h</bbox>), qwen2.5 or qwen3.")
+    ] = "omnipt",
+    processor: Annotated[
+        str, typer.Option(help="Resize rule of the model: qwen2.5-vl or qwen3-vl.")
+    ] = "qwen2.5-vl",
+    min_pixels: Annotated[
+        int | None, typer.Option(help="Processor min_pixels (default: the preset's).")
+    ] = None,
+    max_pixels: Annotated[
+        int | None, typer.Option(help="Processor max_pixels (default: the preset's).")
+    ] = None,
+    export: Annotated[
+        str, typer.Option(help="Comma-separated: native, llamafactory, swift, trl.")
+    ] = "native",
+    shard_size: Annotated[int, typer.Option(help="Samples per JSONL shard.")] = 5000,
+    sample_rate: Annotated[float, typer.Option(help="Keep each sample with this probability.")] = 1.0,
+    max_per_task: Annotated[int | None, typer.Option(help="At most this many samples per task.")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Sampler option KEY=VALUE or TASK.KEY=VALUE.")
+    ] = None,
+    context_tokens: Annotated[int, typer.Option(help="Model context, for the token statistics.")] = 32768,
+    tokenizer: Annotated[Path | None, typer.Option(help="Local tokenizer for exact token counts.")] = None,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+) -> None:
+    """Build one OmniPT stage's training data from stores, for the chosen trainers."""
+    from omnipt_data.build import BuildOptions
+    from omnipt_data.build import build as run_build
+
+    options = BuildOptions(
+        stage=stage,
+        stores=stores,
+        out=out_dir,
+        seed=seed,
+        tasks=[t.strip() for t in tasks.split(",") if t.strip()] or None,
+        box_format=box_format,
+        processor=processor,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        exports=tuple(e.strip() for e in export.split(",") if e.strip()),
+        shard_size=shard_size,
+        sample_rate=sample_rate,
+        max_per_task=max_per_task,
+        params=_parse_params(param or []),
+        context_tokens=context_tokens,
+        tokenizer=tokenizer,
+        overwrite=overwrite,
+        show_progress=not quiet,
+    )
+    manifest = run_build(options)
+    table = Table(title=f"{stage} build -> {out_dir}")
+    for column in ("task", "samples", "datasets", "tokens p50", "tokens max"):
+        table.add_column(column)
+    for task, stats in manifest["tasks"].items():
+        datasets = ", ".join(f"{d}:{n}" for d, n in stats["by_dataset"].items())
+        table.add_row(
+            task, str(stats["samples"]), datasets, str(stats["tokens"]["p50"]), str(stats["tokens"]["max"])
+        )
+    out.print(table)
+
+
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path(

@@ -1,0 +1,337 @@
+"""``build``: stores -> one stage's training samples, rendered from templates, exported, with a manifest.
+
+A build streams: samplers yield drafts one sequence (or one dataset's persons) at a time, each draft is
+rendered and written at once to sharded JSONL files of every requested export. Every random choice is
+drawn from a generator seeded by ``(seed, stage, task, draft key)``, so the same stores and seed give
+byte-identical files whatever the order or sharding of the work. The build is written into a temporary
+folder renamed into place at the end: an error leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from omnipt_data import __version__
+from omnipt_data.answers import (
+    PROCESSOR_PRESETS,
+    Answer,
+    answer_to_dict,
+    model_image_size,
+    normalize_box_format,
+    quantize_answer,
+    render_answer,
+    scale_answer,
+)
+from omnipt_data.atomic import atomic_directory
+from omnipt_data.build.draft import Draft, Image
+from omnipt_data.build.exporters import (
+    CONVERTERS,
+    EXPORTS,
+    llamafactory_dataset_info,
+)
+from omnipt_data.build.samplers import SAMPLERS
+from omnipt_data.build.source import BuildSource
+from omnipt_data.build.templates import RL_STAGES, Template, format_hints, load_templates
+from omnipt_data.errors import OmniptError
+from omnipt_data.progress import progress_bar
+from omnipt_data.store import file_sha256, write_json
+
+MANIFEST = "manifest.json"
+_WORDS = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass
+class BuildOptions:
+    stage: str
+    stores: list[Path]
+    out: Path
+    seed: int = 0
+    tasks: list[str] | None = None
+    box_format: str = "omnipt"
+    processor: str = "qwen2.5-vl"
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    exports: tuple[str, ...] = ("native",)
+    shard_size: int = 5000
+    sample_rate: float = 1.0
+    max_per_task: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    context_tokens: int = 32768
+    tokenizer: Path | None = None
+    overwrite: bool = False
+    show_progress: bool = True
+
+
+def seeded(seed: int, *parts: str) -> random.Random:
+    digest = hashlib.sha256("|".join([str(seed), *parts]).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def template_params(template: Template, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The template's ``[params]`` with overrides: ``key`` applies to every task, ``task.key`` to one."""
+    params = dict(template.params)
+    for key, value in overrides.items():
+        task, _, name = key.rpartition(".")
+        if not task or task == template.task:
+            params[name] = value
+    return params
+
+
+class TokenCounter:
+    """Text tokens with the model's tokenizer when given, else estimated (words and punctuation)."""
+
+    def __init__(self, tokenizer: Path | None):
+        self.exact = tokenizer is not None
+        self._tokenizer = None
+        if tokenizer is not None:
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(tokenizer))
+
+    def __call__(self, text: str) -> int:
+        if self._tokenizer is not None:
+            return len(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(_WORDS.findall(text))
+
+
+@dataclass
+class _Stats:
+    samples: int = 0
+    by_dataset: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tokens: list[int] = field(default_factory=list)
+
+    def summary(self, context: int) -> dict[str, Any]:
+        ordered = sorted(self.tokens)
+
+        def pct(p: float) -> int:
+            return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0
+
+        return {
+            "samples": self.samples,
+            "by_dataset": dict(sorted(self.by_dataset.items())),
+            "tokens": {
+                "min": ordered[0] if ordered else 0,
+                "mean": round(sum(ordered) / len(ordered), 1) if ordered else 0,
+                "p50": pct(0.5),
+                "p95": pct(0.95),
+                "max": ordered[-1] if ordered else 0,
+                "over_context": sum(t > context for t in ordered),
+            },
+        }
+
+
+class _Shards:
+    """Sharded JSONL files per (export, task): ``<export>/<task>/<stage>-<task>-00000.jsonl``."""
+
+    def __init__(self, root: Path, stage: str, shard_size: int):
+        self.root, self.stage, self.shard_size = root, stage, shard_size
+        self.handles: dict[tuple[str, str], IO[bytes]] = {}
+        self.counts: dict[tuple[str, str], int] = defaultdict(int)
+
+    def write(self, export: str, task: str, record: dict[str, Any]) -> None:
+        key = (export, task)
+        n = self.counts[key]
+        if n % self.shard_size == 0:
+            if key in self.handles:
+                self.handles[key].close()
+            folder = self.root / export / task
+            folder.mkdir(parents=True, exist_ok=True)
+            self.handles[key] = open(folder / f"{self.stage}-{task}-{n // self.shard_size:05d}.jsonl", "wb")  # noqa: SIM115 -- closed in close()
+        self.handles[key].write(orjson.dumps(record, option=orjson.OPT_SORT_KEYS) + b"\n")
+        self.counts[key] = n + 1
+
+    def close(self) -> None:
+        for handle in self.handles.values():
+            handle.close()
+
+
+class Renderer:
+    """Turns drafts into native records: phrasing, resizing, box text, messages, solution."""
+
+    def __init__(self, options: BuildOptions):
+        self.options = options
+        self.box_format = normalize_box_format(options.box_format)
+        if options.processor not in PROCESSOR_PRESETS:
+            raise OmniptError(
+                f"unknown processor {options.processor!r}; known: {', '.join(PROCESSOR_PRESETS)}"
+            )
+        self.hints = format_hints()
+        self.factor = PROCESSOR_PRESETS[options.processor].factor
+
+    def model_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        opts = self.options
+        return model_image_size(size, opts.processor, min_pixels=opts.min_pixels, max_pixels=opts.max_pixels)
+
+    def image_tokens(self, size: tuple[int, int]) -> int:
+        return (size[0] // self.factor) * (size[1] // self.factor)
+
+    def _text(self, value: Any, original: tuple[int, int], model: tuple[int, int]) -> Any:
+        if isinstance(value, Answer):
+            return render_answer(scale_answer(value, original, model), self.box_format, model)
+        return value
+
+    def _content(self, template: Template, images: list[Image], instruction: str) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for image in images:
+            if template.image_label:
+                parts.append({"type": "text", "text": template.image_label.format(**image.label) + " "})
+            parts.append({"type": "image", "image": image.path})
+            if template.image_label:
+                parts.append({"type": "text", "text": "\n"})
+        parts.append({"type": "text", "text": instruction})
+        return parts
+
+    def render(
+        self, template: Template, draft: Draft, count_tokens: TokenCounter
+    ) -> tuple[dict[str, Any], int]:
+        rng = seeded(self.options.seed, template.stage, template.task, draft.key)
+        messages: list[dict[str, Any]] = []
+        if template.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": template.system}]})
+        images, sizes, originals, tokens = [], [], [], 0
+        solution = None
+        for turn in draft.turns:
+            original = turn.images[0].size
+            model = self.model_size(original)
+            context = {k: self._text(v, original, model) for k, v in turn.context.items()}
+            context["format_hint"] = self.hints[self.box_format]
+            instruction = template.instruction(rng, context)
+            if isinstance(turn.answer, Answer):
+                scaled = scale_answer(turn.answer, original, model)
+                answer_text = render_answer(scaled, self.box_format, model)
+                if template.stage in RL_STAGES:
+                    solution = {
+                        "task": template.task,
+                        "reward": template.reward,
+                        "box_format": self.box_format,
+                        "image_size": list(model),
+                        "answer": answer_to_dict(quantize_answer(scaled, self.box_format, model)),
+                    }
+            else:
+                answer_text = turn.answer
+                if template.stage in RL_STAGES:
+                    solution = {"task": template.task, "reward": template.reward, "text": answer_text}
+            messages.append({"role": "user", "content": self._content(template, turn.images, instruction)})
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": answer_text}]})
+            for image in turn.images:
+                size = self.model_size(image.size)
+                images.append(image.path)
+                sizes.append(list(size))
+                originals.append(list(image.size))
+                tokens += self.image_tokens(size)
+            tokens += count_tokens(instruction) + count_tokens(answer_text)
+        record = {
+            "id": hashlib.sha256(f"{template.stage}|{template.task}|{draft.key}".encode()).hexdigest()[:16],
+            "stage": template.stage,
+            "task": template.task,
+            "dataset": draft.dataset,
+            "key": draft.key,
+            "box_format": self.box_format,
+            "processor": self.options.processor,
+            "images": images,
+            "image_sizes": sizes,
+            "original_sizes": originals,
+            "messages": messages,
+            "solution": solution,
+            "meta": draft.meta,
+        }
+        return record, tokens
+
+
+def build(options: BuildOptions) -> dict[str, Any]:
+    """Run a build; returns its manifest (also written to ``OUT/manifest.json``)."""
+    unknown = [e for e in options.exports if e not in EXPORTS]
+    if unknown:
+        raise OmniptError(f"unknown export(s) {unknown}; exports are {', '.join(EXPORTS)}")
+    if not options.stores:
+        raise OmniptError("a build needs at least one --store")
+    templates = load_templates(options.stage, options.tasks)
+    missing = [t.sampler for t in templates if t.sampler not in SAMPLERS]
+    if missing:
+        raise OmniptError(f"templates name unknown sampler(s) {missing}; samplers: {', '.join(SAMPLERS)}")
+    sources = [BuildSource(p) for p in options.stores]
+    renderer = Renderer(options)
+    count_tokens = TokenCounter(options.tokenizer)
+    stats: dict[str, _Stats] = {t.task: _Stats() for t in templates}
+    with atomic_directory(options.out, overwrite=options.overwrite) as tmp:
+        shards = _Shards(tmp, options.stage, options.shard_size)
+        try:
+            with progress_bar(
+                f"build {options.stage}", total=len(templates) * len(sources), enabled=options.show_progress
+            ) as advance:
+                for template in templates:
+                    params = template_params(template, options.params)
+                    task_stats = stats[template.task]
+                    for source in sources:
+
+                        def rng_for(key: str, _t: Template = template) -> random.Random:
+                            return seeded(options.seed, _t.stage, _t.task, "sampler", key)
+
+                        for draft in SAMPLERS[template.sampler](source, params, rng_for):
+                            if (
+                                options.max_per_task is not None
+                                and task_stats.samples >= options.max_per_task
+                            ):
+                                break
+                            if (
+                                options.sample_rate < 1.0
+                                and seeded(options.seed, "keep", template.task, draft.key).random()
+                                >= options.sample_rate
+                            ):
+                                continue
+                            record, tokens = renderer.render(template, draft, count_tokens)
+                            task_stats.samples += 1
+                            task_stats.by_dataset[draft.dataset] += 1
+                            task_stats.tokens.append(tokens)
+                            for export in options.exports:
+                                shards.write(export, template.task, CONVERTERS[export](record))
+                        advance(1)
+        finally:
+            shards.close()
+        tasks_built = [t.task for t in templates if stats[t.task].samples]
+        if "llamafactory" in options.exports:
+            write_json(
+                tmp / "llamafactory" / "dataset_info.json",
+                llamafactory_dataset_info(options.stage, tasks_built),
+            )
+        files = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest = {
+            "omnipt_data_version": __version__,
+            "stage": options.stage,
+            "options": {
+                **{
+                    k: v
+                    for k, v in asdict(options).items()
+                    if k not in ("stores", "out", "overwrite", "show_progress", "tokenizer")
+                },
+                "tokenizer": str(options.tokenizer) if options.tokenizer else None,
+            },
+            "stores": [
+                {"path": str(s.store.path.resolve()), "content_hash": s.content_hash} for s in sources
+            ],
+            "templates": {
+                t.task: {
+                    "path": t.path.name,
+                    "sampler": t.sampler,
+                    "reward": t.reward,
+                    "phrasings": len(t.instructions),
+                }
+                for t in templates
+            },
+            "tasks": {task: s.summary(options.context_tokens) for task, s in stats.items()},
+            "samples": sum(s.samples for s in stats.values()),
+            "token_counting": "tokenizer"
+            if count_tokens.exact
+            else "estimated (words and punctuation) + exact image tokens",
+            "files": files,
+        }
+        write_json(tmp / MANIFEST, manifest)
+    return manifest
