@@ -271,6 +271,17 @@ def demo(
     run_demo(out_dir, seed=seed, console=out)
 
 
+def _register_optional_commands() -> None:
+    from omnipt_data.evaluate.cli import eval_command
+
+    app.command("eval", help="Score tracker results: HOTA, CLEAR, Identity (TrackEval), CRTrack, captions.")(
+        eval_command
+    )
+
+
+_register_optional_commands()
+
+
 def main() -> None:
     try:
         app()

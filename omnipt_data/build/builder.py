@@ -23,10 +23,9 @@ from omnipt_data import __version__
 from omnipt_data.answers import (
     PROCESSOR_PRESETS,
     Answer,
-    answer_to_dict,
     model_image_size,
     normalize_box_format,
-    quantize_answer,
+    parse_scalar,
     render_answer,
     scale_answer,
 )
@@ -42,6 +41,7 @@ from omnipt_data.build.source import BuildSource
 from omnipt_data.build.templates import RL_STAGES, Template, format_hints, load_templates
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
+from omnipt_data.rewards import make_solution
 from omnipt_data.store import file_sha256, write_json
 
 MANIFEST = "manifest.json"
@@ -208,17 +208,24 @@ class Renderer:
                 scaled = scale_answer(turn.answer, original, model)
                 answer_text = render_answer(scaled, self.box_format, model)
                 if template.stage in RL_STAGES:
-                    solution = {
-                        "task": template.task,
-                        "reward": template.reward,
-                        "box_format": self.box_format,
-                        "image_size": list(model),
-                        "answer": answer_to_dict(quantize_answer(scaled, self.box_format, model)),
-                    }
+                    solution = make_solution(
+                        scaled,
+                        task=template.task,
+                        box_format=self.box_format,
+                        image_size=model,
+                        reward=template.reward,
+                    )
             else:
                 answer_text = turn.answer
                 if template.stage in RL_STAGES:
-                    solution = {"task": template.task, "reward": template.reward, "text": answer_text}
+                    solution = make_solution(
+                        Answer(scalar=parse_scalar(answer_text)),
+                        task=template.task,
+                        box_format=self.box_format,
+                        image_size=model,
+                        references=[answer_text],
+                        reward=template.reward,
+                    )
             messages.append({"role": "user", "content": self._content(template, turn.images, instruction)})
             messages.append({"role": "assistant", "content": [{"type": "text", "text": answer_text}]})
             for image in turn.images:

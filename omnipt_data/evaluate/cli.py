@@ -1,0 +1,136 @@
+"""``eval`` command: score tracking results (or captions, interactions) and write table, JSON, CSV, plot.
+
+Registered by the main CLI as ``app.command("eval")(eval_command)``. A user error (missing file,
+malformed line, unknown task) prints one line naming the file and line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from omnipt_data.errors import OmniptError
+
+if TYPE_CHECKING:
+    from omnipt_data.evaluate.report import EvalResult
+
+TASKS = ("mot", "rmot", "crmot", "captions", "interactions")
+PLOT_NAME = "hota_alpha.png"
+
+
+def run_task(
+    task: str,
+    gt: Path,
+    pred: Path,
+    *,
+    benchmark: str | None = None,
+    frame_offset: int = 0,
+    pred_frame_offset: int = 0,
+    pred_box_format: str = "xyxy",
+) -> EvalResult:
+    """Dispatch one evaluation task (see :data:`TASKS`); TrackEval is imported only here."""
+    from omnipt_data.evaluate.captions import evaluate_captions, evaluate_interactions
+    from omnipt_data.evaluate.crmot import evaluate_crmot
+    from omnipt_data.evaluate.mot import BENCHMARKS, evaluate_mot, evaluate_rmot
+
+    if task == "mot":
+        if benchmark is not None and benchmark not in BENCHMARKS:
+            raise OmniptError(f"unknown benchmark {benchmark!r} (expected one of {', '.join(BENCHMARKS)})")
+        return evaluate_mot(gt, pred, benchmark=benchmark, frame_offset=frame_offset)
+    if task == "rmot":
+        return evaluate_rmot(gt, pred, frame_offset=frame_offset, pred_frame_offset=pred_frame_offset)
+    if task == "crmot":
+        if pred_box_format not in ("xyxy", "xywh"):
+            raise OmniptError(f"unknown box format {pred_box_format!r} (expected xyxy or xywh)")
+        return evaluate_crmot(gt, pred, pred_box_format=pred_box_format)  # type: ignore[arg-type]
+    if task == "captions":
+        return evaluate_captions(gt, pred)
+    if task == "interactions":
+        return evaluate_interactions(gt, pred)
+    raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+
+
+def eval_command(
+    gt: Annotated[
+        Path,
+        typer.Option(
+            "--gt",
+            help="Ground truth: a gt.txt, a sequence folder, a folder of sequences (mot, rmot), the CRTrack "
+            "gt folder (crmot), or a JSON file (captions, interactions).",
+            show_default=False,
+        ),
+    ],
+    pred: Annotated[
+        Path,
+        typer.Option(
+            "--pred",
+            help="Results: a result file or a folder of <sequence>.txt (mot, rmot), the CRTrack results "
+            "folder (crmot), or a JSON file (captions, interactions).",
+            show_default=False,
+        ),
+    ],
+    task: Annotated[str, typer.Option("--task", "-t", help=f"One of: {', '.join(TASKS)}.")] = "mot",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON here.")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write metrics as CSV here.")] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help=f"Folder for the HOTA/DetA/AssA-over-alpha plot ({PLOT_NAME})."),
+    ] = None,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            "--benchmark", help="MOT preprocessing: MOT15, MOT16, MOT17 or MOT20 (default: from the files)."
+        ),
+    ] = None,
+    frame_offset: Annotated[
+        int, typer.Option("--frame-offset", help="Added to every frame of both files (1 for 0-based files).")
+    ] = 0,
+    pred_frame_offset: Annotated[
+        int,
+        typer.Option("--pred-frame-offset", help="rmot: added to the results' frames only."),
+    ] = 0,
+    pred_box_format: Annotated[
+        str,
+        typer.Option(
+            "--pred-box-format", help="crmot result boxes: xyxy (as CRTrack releases them) or xywh."
+        ),
+    ] = "xyxy",
+) -> None:
+    """Evaluate results against ground truth: HOTA/CLEAR/IDF1 (TrackEval), CVRIDF1/CVRMA, caption metrics."""
+    from omnipt_data.evaluate.report import plot_alpha_curves, print_table, write_csv, write_json
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not fold the table to 80 columns
+        console = Console(width=max(console.width, 160))
+    errors = Console(stderr=True)
+    try:
+        result = run_task(
+            task,
+            gt,
+            pred,
+            benchmark=benchmark,
+            frame_offset=frame_offset,
+            pred_frame_offset=pred_frame_offset,
+            pred_box_format=pred_box_format,
+        )
+        print_table(result, console)
+        if json_out is not None:
+            console.print(f"wrote {write_json(result, json_out)}")
+        if csv_out is not None:
+            console.print(f"wrote {write_csv(result, csv_out)}")
+        if report is not None:
+            plot = plot_alpha_curves(result, Path(report) / PLOT_NAME)
+            if plot is None:
+                console.print(f"no per-alpha curves for task {task}; no plot written")
+            else:
+                console.print(f"wrote {plot}")
+    except OmniptError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        errors.print(f"error: {where}{exc.strerror or exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None

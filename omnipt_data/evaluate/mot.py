@@ -1,0 +1,486 @@
+"""MOT evaluation with TrackEval: HOTA, CLEAR (MOTA, MOTP, IDSW, MT/PT/ML, Frag) and Identity (IDF1).
+
+The numbers are TrackEval's own: the sequences are turned into the raw-data dicts TrackEval's
+``MotChallenge2DBox`` builds from files, preprocessed by that class's own
+``get_preprocessed_seq_data`` (MOTChallenge protocol below), and scored by ``trackeval.metrics.HOTA``,
+``CLEAR``, ``Identity`` and ``Count``; sequences are combined with the metrics' ``combine_sequences``
+(detections pooled over sequences, not an average of per-sequence scores).
+
+MOTChallenge preprocessing (TrackEval, benchmarks MOT16/MOT17/MOT20):
+
+1. similarity is box IoU (``xywh``);
+2. in every frame, predictions are matched to *all* ground-truth boxes (Hungarian on IoU >= 0.5); those
+   matched to a distractor class (2 person_on_vehicle, 7 static_person, 8 distractor, 12 reflection; and
+   6 non_mot_vehicle on MOT20) are removed;
+3. ground truth keeps only class 1 (pedestrian) rows whose ``conf`` flag is not 0.
+
+MOT15 has no class semantics: no prediction is removed and every ground-truth row whose flag is not 0 is
+a pedestrian (TrackEval skips step 2 and the class test of step 3 for ``BENCHMARK='MOT15'``). A 10-column
+ground truth (the MOT15 layout) therefore selects MOT15 unless a benchmark is given.
+
+Reported values: ``HOTA``, ``DetA``, ``AssA``, ``DetRe``, ``DetPr``, ``AssRe``, ``AssPr``, ``LocA``,
+``OWTA`` are the mean over the 19 alphas 0.05..0.95 (what TrackEval reports), the per-alpha arrays are
+kept in :attr:`EvalResult.curves`; CLEAR uses IoU >= 0.5 (MOTA = 1 - (FN + FP + IDSW) / GT,
+MOTP = mean IoU of matches, which is the MOTChallenge devkit's ``(1 - distance)`` convention); Identity
+matches whole trajectories (IDF1 = 2 IDTP / (GT + predictions)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from trackeval.datasets import MotChallenge2DBox
+from trackeval.metrics import CLEAR, HOTA, Count, Identity
+from trackeval.utils import TrackEvalException
+
+from omnipt_data.errors import InputError, OmniptError
+from omnipt_data.evaluate.motchallenge import (
+    MotFile,
+    check_frames,
+    read_gt,
+    read_pred,
+    seq_length,
+)
+from omnipt_data.evaluate.report import COMBINED, EvalResult
+
+BENCHMARKS = ("MOT15", "MOT16", "MOT17", "MOT20")
+MOT_CLASS_IDS = {
+    "pedestrian": 1,
+    "person_on_vehicle": 2,
+    "car": 3,
+    "bicycle": 4,
+    "motorbike": 5,
+    "non_mot_vehicle": 6,
+    "static_person": 7,
+    "distractor": 8,
+    "occluder": 9,
+    "occluder_on_ground": 10,
+    "occluder_full": 11,
+    "reflection": 12,
+    "crowd": 13,
+}
+MOT_KEY_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDSW", "CLR_FP", "CLR_FN", "MT", "ML")
+ALPHAS: tuple[float, ...] = tuple(float(a) for a in HOTA().array_labels)
+
+SequenceArrays = tuple[np.ndarray, np.ndarray, int]
+
+
+class _InMemoryMotChallenge(MotChallenge2DBox):
+    """TrackEval's MOTChallenge dataset class without its file discovery: the preprocessing and the IoU
+    are the class's own methods, the raw data comes from arrays."""
+
+    def __init__(self, benchmark: str) -> None:
+        # The parent constructor locates seqmaps and files on disk; only the attributes its preprocessing
+        # reads are set here.
+        self.benchmark = benchmark
+        self.do_preproc = True
+        self.class_name_to_class_id = dict(MOT_CLASS_IDS)
+        self.valid_class_numbers = list(MOT_CLASS_IDS.values())
+        self.class_list = ["pedestrian"]
+        self.should_classes_combine = False
+        self.use_super_categories = False
+
+    def raw_data(self, name: str, gt: np.ndarray, pred: np.ndarray, length: int) -> dict[str, Any]:
+        """The dict ``MotChallenge2DBox.get_raw_seq_data`` returns for files holding these rows."""
+        raw: dict[str, Any] = {
+            key: [None] * length
+            for key in (
+                "gt_ids",
+                "gt_classes",
+                "gt_dets",
+                "gt_crowd_ignore_regions",
+                "gt_extras",
+                "tracker_ids",
+                "tracker_classes",
+                "tracker_dets",
+                "tracker_confidences",
+                "similarity_scores",
+            )
+        }
+        gt_split = _split_by_frame(gt, length)
+        pred_split = _split_by_frame(pred, length)
+        for t in range(length):
+            g = gt_split[t]
+            p = pred_split[t]
+            raw["gt_ids"][t] = g[:, 1].astype(int)
+            raw["gt_classes"][t] = g[:, 7].astype(int)
+            raw["gt_dets"][t] = np.array(g[:, 2:6], dtype=float)
+            raw["gt_crowd_ignore_regions"][t] = np.empty((0, 4))
+            raw["gt_extras"][t] = {"zero_marked": g[:, 6].astype(int)}
+            raw["tracker_ids"][t] = p[:, 1].astype(int)
+            raw["tracker_classes"][t] = np.ones(len(p), dtype=int)
+            raw["tracker_dets"][t] = np.array(p[:, 2:6], dtype=float)
+            raw["tracker_confidences"][t] = np.array(p[:, 6], dtype=float)
+            raw["similarity_scores"][t] = self._calculate_similarities(
+                raw["gt_dets"][t], raw["tracker_dets"][t]
+            )
+        raw["num_timesteps"] = length
+        raw["seq"] = name
+        return raw
+
+
+def _split_by_frame(rows: np.ndarray, length: int) -> list[np.ndarray]:
+    """Rows grouped by 1-based frame into a list of ``length`` arrays (frame t+1 at index t)."""
+    frames = rows[:, 0].astype(np.int64)
+    order = np.argsort(frames, kind="stable")
+    rows = rows[order]
+    frames = frames[order]
+    bounds = np.searchsorted(frames, np.arange(1, length + 2), side="left")
+    return [rows[bounds[t] : bounds[t + 1]] for t in range(length)]
+
+
+def _normalise_gt(gt: np.ndarray, name: str) -> np.ndarray:
+    gt = np.asarray(gt, dtype=np.float64)
+    if gt.size == 0:
+        return np.zeros((0, 9))
+    if gt.ndim != 2 or not 6 <= gt.shape[1] <= 9:
+        raise OmniptError(f"sequence {name}: ground truth must be an (N, 6..9) array, got shape {gt.shape}")
+    out = np.ones((len(gt), 9))
+    out[:, : gt.shape[1]] = gt
+    return out
+
+
+def _normalise_pred(pred: np.ndarray, name: str) -> np.ndarray:
+    pred = np.asarray(pred, dtype=np.float64)
+    if pred.size == 0:
+        return np.zeros((0, 7))
+    if pred.ndim != 2 or pred.shape[1] < 6:
+        raise OmniptError(f"sequence {name}: predictions must be an (N, 6+) array, got shape {pred.shape}")
+    out = np.ones((len(pred), 7))
+    out[:, : min(7, pred.shape[1])] = pred[:, :7]
+    return out
+
+
+def _check_arrays(name: str, gt: np.ndarray, pred: np.ndarray, length: int) -> None:
+    for label, rows in (("ground truth", gt), ("predictions", pred)):
+        if not len(rows):
+            continue
+        frames, ids = rows[:, 0], rows[:, 1]
+        if not np.all(np.isfinite(rows[:, :6])):
+            raise OmniptError(f"sequence {name}: {label} hold non-finite frames, ids or boxes")
+        if np.any(frames != np.round(frames)) or np.any(ids != np.round(ids)):
+            raise OmniptError(f"sequence {name}: {label} frames and ids must be integers")
+        if frames.min() < 1 or frames.max() > length:
+            raise OmniptError(
+                f"sequence {name}: {label} frames span {int(frames.min())}..{int(frames.max())}, "
+                f"outside 1..{length}"
+            )
+        if ids.min() < 0:
+            raise OmniptError(f"sequence {name}: {label} hold a negative id ({int(ids.min())})")
+
+
+def _fields(metric: Any) -> tuple[list[str], list[str], list[str]]:
+    """(integer scalars, float scalars, per-alpha arrays) of a TrackEval metric."""
+    arrays = list(metric.float_array_fields) + list(metric.integer_array_fields)
+    return list(metric.integer_fields), list(metric.float_fields), arrays
+
+
+def _row(
+    results: Mapping[str, dict[str, Any]], metrics: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    row: dict[str, Any] = {}
+    curves: dict[str, list[float]] = {}
+    for metric_name, metric in metrics.items():
+        res = results[metric_name]
+        integers, floats, arrays = _fields(metric)
+        for field in arrays:
+            values = np.asarray(res[field], dtype=float)
+            curves[field] = [float(v) for v in values]
+            if field in metric.float_array_fields:
+                row[field] = float(np.mean(values))
+        for field in floats:
+            row[field] = float(res[field])
+        for field in integers:
+            row[field] = round(float(res[field]))
+    if curves:
+        curves = {"alpha": list(ALPHAS), **curves}
+    return row, curves
+
+
+METRIC_FAMILIES = ("HOTA", "CLEAR", "Identity", "Count")
+
+
+def _metrics(threshold: float, families: Sequence[str]) -> dict[str, Any]:
+    config = {"THRESHOLD": threshold, "PRINT_CONFIG": False}
+    makers = {
+        "HOTA": HOTA,
+        "CLEAR": lambda: CLEAR(dict(config)),
+        "Identity": lambda: Identity(dict(config)),
+        "Count": Count,
+    }
+    unknown = [f for f in families if f not in makers]
+    if unknown:
+        raise OmniptError(f"unknown metric family {unknown[0]!r} (expected {', '.join(METRIC_FAMILIES)})")
+    return {family: makers[family]() for family in families}
+
+
+def evaluate_sequences(
+    sequences: Mapping[str, SequenceArrays],
+    *,
+    benchmark: str = "MOT17",
+    threshold: float = 0.5,
+    task: str = "mot",
+    families: Sequence[str] = METRIC_FAMILIES,
+) -> EvalResult:
+    """Score in-memory sequences with TrackEval.
+
+    ``sequences`` maps a name to ``(gt, pred, length)``: ``gt`` rows ``frame,id,x,y,w,h,conf,class,
+    visibility`` (6 to 9 columns; missing ones default to 1), ``pred`` rows ``frame,id,x,y,w,h,conf``
+    (6+ columns), 1-based frames in ``1..length``, boxes top-left ``xywh`` in pixels. ``threshold`` is the
+    IoU for CLEAR and Identity matches; ``families`` selects TrackEval metrics among ``HOTA``, ``CLEAR``,
+    ``Identity`` and ``Count``. Returns one row per sequence and ``COMBINED``.
+    """
+    if benchmark not in BENCHMARKS:
+        raise OmniptError(f"unknown benchmark {benchmark!r} (expected one of {', '.join(BENCHMARKS)})")
+    if not sequences:
+        raise OmniptError("no sequences to evaluate")
+    if COMBINED in sequences:
+        raise OmniptError(f"a sequence may not be called {COMBINED}")
+    dataset = _InMemoryMotChallenge(benchmark)
+    metrics = _metrics(threshold, families)
+    per_sequence: dict[str, dict[str, Any]] = {}
+    for name, (gt_rows, pred_rows, length) in sequences.items():
+        gt = _normalise_gt(gt_rows, name)
+        pred = _normalise_pred(pred_rows, name)
+        length = int(length)
+        _check_arrays(name, gt, pred, length)
+        if benchmark != "MOT15" and len(gt):
+            invalid = np.setdiff1d(np.unique(gt[:, 7]), list(MOT_CLASS_IDS.values()))
+            if len(invalid):
+                raise OmniptError(
+                    f"sequence {name}: gt class {invalid[0]:g} is not a MOTChallenge class (1..13): "
+                    "use benchmark MOT15 to treat every row as a pedestrian"
+                )
+        raw = dataset.raw_data(name, gt, pred, length)
+        try:
+            data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
+        except TrackEvalException as exc:
+            raise OmniptError(f"sequence {name}: {exc}") from None
+        per_sequence[name] = {key: metric.eval_sequence(data) for key, metric in metrics.items()}
+
+    rows: dict[str, dict[str, Any]] = {}
+    curves: dict[str, dict[str, list[float]]] = {}
+    for name, results in per_sequence.items():
+        rows[name], curves[name] = _row(results, metrics)
+    combined = {
+        key: metric.combine_sequences({name: res[key] for name, res in per_sequence.items()})
+        for key, metric in metrics.items()
+    }
+    rows[COMBINED], curves[COMBINED] = _row(combined, metrics)
+    return EvalResult(task=task, rows=rows, key_metrics=MOT_KEY_METRICS, curves=curves)
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SequenceFiles:
+    """Where one sequence's ground truth, result and (optional) ``seqinfo.ini`` are."""
+
+    name: str
+    gt: Path
+    pred: Path
+    seqinfo: Path | None
+
+
+def _sequence_name(gt_file: Path) -> str:
+    """``<seq>/gt/gt.txt`` -> ``<seq>``; ``<seq>/gt.txt`` -> ``<seq>``."""
+    parent = gt_file.parent
+    return parent.parent.name if parent.name == "gt" and parent.parent.name else parent.name
+
+
+def _seqinfo_for(gt_file: Path) -> Path | None:
+    for folder in (gt_file.parent, gt_file.parent.parent):
+        candidate = folder / "seqinfo.ini"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _gt_in_folder(folder: Path) -> Path | None:
+    for candidate in (folder / "gt" / "gt.txt", folder / "gt.txt"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _pred_for(pred: Path, name: str) -> Path:
+    if pred.is_file():
+        return pred
+    for candidate in (pred / f"{name}.txt", pred / "data" / f"{name}.txt"):
+        if candidate.is_file():
+            return candidate
+    raise InputError(pred, None, f"no result for sequence {name}", f"{pred / (name + '.txt')}")
+
+
+def discover(gt: Path | str, pred: Path | str) -> list[SequenceFiles]:
+    """Pair ground-truth and result files.
+
+    Layouts: ``gt`` a file and ``pred`` a file (one sequence, named after the folder holding the ground
+    truth, or the folder above ``gt/``); ``gt`` one sequence folder (``gt/gt.txt`` or ``gt.txt``); ``gt`` a
+    folder of such sequence folders. ``pred`` is then a folder of ``<sequence>.txt`` files (the
+    MOTChallenge submission layout; TrackEval's ``<tracker>/data/<sequence>.txt`` is accepted too) or,
+    for a single sequence, the result file itself.
+    """
+    gt, pred = Path(gt), Path(pred)
+    if not gt.exists():
+        raise InputError(gt, None, "not found", "a gt.txt file or a folder of sequences")
+    if not pred.exists():
+        raise InputError(pred, None, "not found", "a result file or a folder of <sequence>.txt files")
+    if gt.is_file():
+        gt_files = [gt]
+    elif (single := _gt_in_folder(gt)) is not None:
+        gt_files = [single]
+    else:
+        gt_files = [f for sub in sorted(p for p in gt.iterdir() if p.is_dir()) if (f := _gt_in_folder(sub))]
+        if not gt_files:
+            raise InputError(gt, None, "no sequences found", "<sequence>/gt/gt.txt under the folder")
+    if pred.is_file() and len(gt_files) > 1:
+        raise InputError(
+            pred, None, f"one result file for {len(gt_files)} sequences", "a folder of <sequence>.txt"
+        )
+    out = []
+    for gt_file in gt_files:
+        name = _sequence_name(gt_file)
+        out.append(SequenceFiles(name, gt_file, _pred_for(pred, name), _seqinfo_for(gt_file)))
+    return out
+
+
+def load_sequences(
+    files: list[SequenceFiles],
+    *,
+    benchmark: str | None = None,
+    frame_offset: int = 0,
+    pred_frame_offset: int = 0,
+) -> tuple[dict[str, SequenceArrays], str]:
+    """Read the files of :func:`discover`; returns the arrays and the benchmark that applies.
+
+    ``benchmark`` None means MOT15 when every ground truth uses the 10-column MOT15 layout, else MOT17.
+    Other than for MOT15, ground-truth classes must be MOTChallenge's 1..13 (an error names the line).
+    ``frame_offset`` is added to the frames of both files, ``pred_frame_offset`` to the results' only.
+    """
+    if benchmark is not None and benchmark not in BENCHMARKS:
+        raise OmniptError(f"unknown benchmark {benchmark!r} (expected one of {', '.join(BENCHMARKS)})")
+    loaded: list[tuple[str, MotFile, MotFile, int]] = []
+    for item in files:
+        gt_file = read_gt(item.gt, frame_offset=frame_offset)
+        pred_file = read_pred(item.pred, frame_offset=frame_offset + pred_frame_offset)
+        if item.seqinfo is not None:
+            length = seq_length(item.seqinfo)
+            check_frames(gt_file, length, item.seqinfo)
+            check_frames(pred_file, length, item.seqinfo)
+        else:
+            length = max(gt_file.max_frame, pred_file.max_frame)
+        if any(name == item.name for name, *_ in loaded):
+            raise InputError(item.gt, None, f"sequence name {item.name} appears twice")
+        loaded.append((item.name, gt_file, pred_file, length))
+    chosen = benchmark or ("MOT15" if all(gt.is_mot15 for _, gt, _, _ in loaded) else "MOT17")
+    if chosen != "MOT15":
+        for _, gt_file, _, _ in loaded:
+            bad = np.nonzero(~np.isin(gt_file.rows[:, 7], list(MOT_CLASS_IDS.values())))[0]
+            if len(bad):
+                i = int(bad[0])
+                raise InputError(
+                    gt_file.path,
+                    int(gt_file.lines[i]),
+                    f"class {gt_file.rows[i, 7]:g} is not a MOTChallenge class ({chosen} preprocessing)",
+                    "classes 1..13, or benchmark MOT15 to treat every row as a pedestrian",
+                )
+    return {name: (gt.rows, pred.rows, length) for name, gt, pred, length in loaded}, chosen
+
+
+def evaluate_mot(
+    gt: Path | str,
+    pred: Path | str,
+    *,
+    benchmark: str | None = None,
+    frame_offset: int = 0,
+    threshold: float = 0.5,
+) -> EvalResult:
+    """Evaluate MOTChallenge files (layouts in :func:`discover`).
+
+    ``benchmark`` picks the preprocessing (``MOT15``, ``MOT16``, ``MOT17``, ``MOT20``); by default MOT15
+    when every ground truth uses the 10-column MOT15 layout, else MOT17. Without ``seqinfo.ini`` a
+    sequence lasts up to its last annotated or predicted frame. ``frame_offset`` is added to every frame
+    of both files (1 for 0-based files).
+    """
+    files = discover(gt, pred)
+    sequences, chosen = load_sequences(files, benchmark=benchmark, frame_offset=frame_offset)
+    result = evaluate_sequences(sequences, benchmark=chosen, threshold=threshold, task="mot")
+    result.notes.append(f"benchmark {chosen} preprocessing")
+    return result
+
+
+# --- referring MOT ---------------------------------------------------------------------------------
+
+
+def discover_rmot(gt_dir: Path | str, pred_dir: Path | str) -> list[SequenceFiles]:
+    """Pair the expressions of a referring-MOT evaluation.
+
+    Ground truth: ``<gt_dir>/<video>+<expression>/gt/gt.txt`` (the MOT layout with the expression in the
+    sequence name) or ``<gt_dir>/<video>/<expression>/gt.txt`` (the Refer-KITTI evaluation layout).
+    Results: ``<pred_dir>/<video>+<expression>.txt`` or ``<pred_dir>/<video>/<expression>/predict.txt``.
+    Sequences are named ``<video>+<expression>``.
+    """
+    gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    for path, what in ((gt_dir, "ground truth"), (pred_dir, "results")):
+        if not path.is_dir():
+            raise InputError(path, None, f"{what} folder not found", "a folder of expressions")
+    found: list[tuple[str, Path]] = []
+    for folder in sorted(p for p in gt_dir.iterdir() if p.is_dir()):
+        direct = folder / "gt" / "gt.txt"
+        if direct.is_file():
+            found.append((folder.name, direct))
+            continue
+        for expression in sorted(p for p in folder.iterdir() if p.is_dir()):
+            nested = expression / "gt.txt"
+            if nested.is_file():
+                found.append((f"{folder.name}+{expression.name}", nested))
+    if not found:
+        raise InputError(
+            gt_dir,
+            None,
+            "no expressions found",
+            "<video>+<expression>/gt/gt.txt or <video>/<expression>/gt.txt",
+        )
+    out = []
+    for name, gt_file in found:
+        video, _, expression = name.partition("+")
+        candidates = [pred_dir / f"{name}.txt", pred_dir / "data" / f"{name}.txt"]
+        if expression:
+            candidates.append(pred_dir / video / expression / "predict.txt")
+        pred_file = next((c for c in candidates if c.is_file()), None)
+        if pred_file is None:
+            raise InputError(pred_dir, None, f"no result for expression {name}", str(candidates[0]))
+        out.append(SequenceFiles(name, gt_file, pred_file, _seqinfo_for(gt_file)))
+    return out
+
+
+def evaluate_rmot(
+    gt_dir: Path | str, pred_dir: Path | str, *, frame_offset: int = 0, pred_frame_offset: int = 0
+) -> EvalResult:
+    """Referring MOT (Refer-KITTI protocol): every expression is a sequence ``<video>+<expression>``
+    (layouts in :func:`discover_rmot`) and ``COMBINED`` pools all expressions as TrackEval combines
+    sequences: HOTA over the pooled detections and associations, not a mean of per-expression HOTA.
+    Every ground-truth row is a target (MOT15 preprocessing: no distractor classes).
+
+    Frames: both files must use 1-based frames. Refer-KITTI numbers its images and label files from 0
+    (``000000.png``); its reference evaluation writes the result of image ``i`` as frame ``i + 1``, but its
+    ground-truth writer stores under frame ``k + 1`` the boxes of label file ``k + 1`` (the next image),
+    selected by the ids the expression lists for frame ``k``. Ground truth made that way is one image
+    ahead of the results; published Refer-KITTI numbers include this shift, ground truth written from the
+    label file of image ``k`` does not. ``frame_offset`` is added to the frames of both files (1 for
+    0-based files); ``pred_frame_offset`` is added to the results' frames only, to align results with
+    ground truth written under the other convention (+1 moves results one frame later).
+    """
+    files = discover_rmot(gt_dir, pred_dir)
+    sequences, _ = load_sequences(
+        files, benchmark="MOT15", frame_offset=frame_offset, pred_frame_offset=pred_frame_offset
+    )
+    result = evaluate_sequences(sequences, benchmark="MOT15", task="rmot")
+    result.notes.append(f"{len(result.names)} expressions pooled as TrackEval sequences")
+    return result

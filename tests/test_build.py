@@ -1,0 +1,151 @@
+"""Stage builds end to end: stores of the synthetic world -> every stage -> every export."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import datasets
+import polars as pl
+import pytest
+
+from omnipt_data.answers import parse_answer, smart_resize
+from omnipt_data.build import BuildOptions, build
+from omnipt_data.build.templates import STAGES, load_templates
+from omnipt_data.convert import convert
+from omnipt_data.errors import OmniptError
+
+
+@pytest.fixture(scope="module")
+def stores(small_world, tmp_path_factory) -> list[Path]:
+    _, world = small_world
+    root = tmp_path_factory.mktemp("stores")
+    return [
+        convert(fmt, world / fmt, root / fmt, show_progress=False).store.path for fmt in ("mot", "crowdhuman")
+    ]
+
+
+def _records(folder: Path) -> list[dict]:
+    return [
+        json.loads(line) for path in sorted(folder.glob("*.jsonl")) for line in path.read_text().splitlines()
+    ]
+
+
+def _digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_sft_build_answers_match_the_store_in_the_model_space(stores, tmp_path):
+    manifest = build(
+        BuildOptions(stage="sft", stores=stores, out=tmp_path / "b", tasks=["mot_step"], show_progress=False)
+    )
+    records = _records(tmp_path / "b" / "native" / "mot_step")
+    assert manifest["tasks"]["mot_step"]["samples"] == len(records) > 0
+    # 320x180 frames become 308x168 for Qwen2.5-VL (sides rounded to multiples of 28)
+    assert smart_resize(180, 320) == (168, 308)
+    record = records[0]
+    assert record["image_sizes"][0] == [308, 168] and record["original_sizes"][0] == [320, 180]
+    assert len(record["images"]) == 3 and all(Path(p).is_file() for p in record["images"])
+    answer = parse_answer(record["messages"][-1]["content"][0]["text"], "omnipt", (308, 168))
+    assert answer.format_status == "exact"
+    sequence, first = record["key"].split("@")
+    frames = pl.read_parquet(stores[0] / "frames.parquet").filter(pl.col("sequence_uid") == sequence)
+    last_uid = frames.filter(pl.col("frame_index") == int(first) + 2)["frame_uid"].item()
+    gt = (
+        pl.read_parquet(stores[0] / "boxes.parquet")
+        .filter((pl.col("frame_uid") == last_uid) & (pl.col("source") == "gt") & ~pl.col("ignore"))
+        .sort("x1", "y1")
+    )
+    got = sorted(answer.answer.boxes(), key=lambda b: (b.x1, b.y1))
+    assert len(got) == gt.height
+    for box, row in zip(got, gt.iter_rows(named=True), strict=True):
+        expected = (
+            max(row["x1"], 0) * 308 / 320,
+            max(row["y1"], 0) * 168 / 180,
+            min(row["x2"], 320) * 308 / 320,
+            min(row["y2"], 180) * 168 / 180,
+        )
+        assert box.corners == pytest.approx(expected, abs=1.0)
+
+
+def test_every_stage_builds_and_every_export_loads(stores, tmp_path):
+    for stage in STAGES:
+        out = tmp_path / stage
+        exports = ("native", "llamafactory", "swift", "trl")
+        manifest = build(
+            BuildOptions(stage=stage, stores=stores, out=out, exports=exports, show_progress=False)
+        )
+        assert manifest["samples"] > 0
+        for task, stats in manifest["tasks"].items():
+            if not stats["samples"]:
+                continue
+            native = _records(out / "native" / task)
+            assert len(native) == stats["samples"]
+            # LLaMA-Factory: sharegpt messages with one <image> per image, and its dataset_info entry
+            info = json.loads((out / "llamafactory" / "dataset_info.json").read_text())
+            entry = info[f"omnipt_{stage.replace('-', '_')}_{task}"]
+            assert entry["formatting"] == "sharegpt" and (out / "llamafactory" / entry["file_name"]).is_dir()
+            for row in _records(out / "llamafactory" / task):
+                text = "".join(m["content"] for m in row["messages"])
+                assert text.count("<image>") == len(row["images"])
+                assert [m["role"] for m in row["messages"]][-2:] == ["user", "assistant"]
+            # ms-swift: every <bbox> placeholder has its object
+            for row in _records(out / "swift" / task):
+                placeholders = sum(m["content"].count("<bbox>") for m in row["messages"])
+                assert placeholders == len(row.get("objects", {}).get("bbox", []))
+            # TRL / Hugging Face datasets: loads with the library's own JSON loader
+            loaded = datasets.load_dataset(
+                "json", data_files=str(out / "trl" / task / "*.jsonl"), split="train"
+            )
+            assert loaded.num_rows == stats["samples"]
+            if stage in ("format-rl", "track-rl"):
+                assert {"prompt", "solution", "images"} <= set(loaded.column_names)
+                assert json.loads(loaded[0]["solution"])["task"] == task
+            else:
+                assert {"prompt", "completion", "images"} <= set(loaded.column_names)
+
+
+def test_same_seed_same_bytes(stores, tmp_path):
+    options = dict(stage="mid", stores=stores, exports=("native", "trl"), show_progress=False)
+    build(BuildOptions(out=tmp_path / "a", seed=5, **options))
+    build(BuildOptions(out=tmp_path / "b", seed=5, **options))
+    build(BuildOptions(out=tmp_path / "c", seed=6, **options))
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
+
+
+def test_box_formats_and_sharding(stores, tmp_path):
+    for fmt in ("qwen2.5", "qwen3"):
+        out = tmp_path / fmt
+        build(
+            BuildOptions(
+                stage="format-rl", stores=stores, out=out, box_format=fmt, shard_size=7, show_progress=False
+            )
+        )
+        files = sorted((out / "native" / "ground_all").glob("*.jsonl"))
+        records = _records(out / "native" / "ground_all")
+        assert len(files) == -(-len(records) // 7) and len(files) > 1
+        for record in records:
+            parsed = parse_answer(
+                record["messages"][-1]["content"][0]["text"], fmt, tuple(record["image_sizes"][0])
+            )
+            assert parsed.format_status == "exact"
+            assert record["solution"]["box_format"] == fmt and record["solution"]["reward"] == "stage1"
+
+
+def test_bad_options_leave_nothing(stores, tmp_path):
+    with pytest.raises(OmniptError, match="no task"):
+        build(
+            BuildOptions(stage="sft", stores=stores, out=tmp_path / "x", tasks=["nope"], show_progress=False)
+        )
+    with pytest.raises(OmniptError, match="unknown export"):
+        build(
+            BuildOptions(
+                stage="sft", stores=stores, out=tmp_path / "x", exports=("csv",), show_progress=False
+            )
+        )
+    assert list(tmp_path.iterdir()) == []
+    assert {t.task for t in load_templates("track-rl")} == {"mot_step", "clip_track", "rmot", "crmot", "smot"}
