@@ -29,3 +29,11 @@ def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[World, Path]:
     out = tmp_path_factory.mktemp("world") / "world"
     world = synthesize(out, SMALL_WORLD)
     return world, out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Qwen2.5-VL checkpoint (seed 0), built once per session; treat it as read-only."""
+    from omnipt_data.model import build_tiny_qwen_vl
+
+    return build_tiny_qwen_vl(tmp_path_factory.mktemp("tiny-qwen-vl") / "model", seed=0)

@@ -29,12 +29,6 @@ BOX_TEXT = "<id>3</id><bbox>12,40,30,88</bbox>"
 
 
 @pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Qwen2.5-VL checkpoint (seed 0), built once per session; treat it as read-only."""
-    return build_tiny_qwen_vl(tmp_path_factory.mktemp("tiny-qwen-vl") / "model", seed=0)
-
-
-@pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir: Path) -> tuple[Any, Any]:
     """``(model, processor)`` of the tiny checkpoint on CPU, float32."""
     return load_model(tiny_model_dir, device="cpu")
