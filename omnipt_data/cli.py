@@ -273,7 +273,14 @@ def demo(
 
 def _register_optional_commands() -> None:
     from omnipt_data.evaluate.cli import eval_command
+    from omnipt_data.infer.cli import prelabel_command, track_command
 
+    app.command("track", help="Run the model as a tracker over sequences; MOTChallenge results.")(
+        track_command
+    )
+    app.command("prelabel", help="Pre-label a store or frames with the model into a predictions store.")(
+        prelabel_command
+    )
     app.command("eval", help="Score tracker results: HOTA, CLEAR, Identity (TrackEval), CRTrack, captions.")(
         eval_command
     )

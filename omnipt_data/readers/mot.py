@@ -426,13 +426,13 @@ class MotReader:
         )
         batch: Batch = {"sequences": sequence, "frames": frames}
         boxes = []
-        if gt_rows is not None:
+        if gt_rows is not None and gt_rows.height:
             boxes.append(
                 mot_boxes(
                     gt_rows, seq_uid=seq_uid, source=SOURCE_GT, layout_columns=gt_rows.width - 1, is_gt=True
                 )
             )
-        if det_rows is not None:
+        if det_rows is not None and det_rows.height:
             boxes.append(
                 mot_boxes(
                     det_rows,
