@@ -125,3 +125,23 @@ def test_tiny_model_tracks_and_prelabels(world_store, tiny_model_dir, tmp_path):
     # nothing parsed: the detection and the clip answer are kept as raw answers for audit
     assert dict(kinds.iter_rows()) == {"raw_answer": 2}
     assert result["unparsed_answers"] == 2
+
+
+def test_eval_reads_ground_truth_from_a_store(world_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from omnipt_data.cli import app
+
+    _, store = world_store
+    oracle = Oracle(store)
+    run_track(oracle, store, tmp_path / "results", length=4, prompts=PromptMaker())
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--gt", str(store), "--pred", str(tmp_path / "results"), "--json", str(tmp_path / "m.json")],
+    )
+    assert result.exit_code == 0, result.output
+    combined = json.loads((tmp_path / "m.json").read_text())["COMBINED"]
+    assert combined["IDF1"] == pytest.approx(1.0) and combined["IDSW"] == 0
+    (tmp_path / "results" / "SYN-02.txt").unlink()
+    missing = CliRunner().invoke(app, ["eval", "--gt", str(store), "--pred", str(tmp_path / "results")])
+    assert missing.exit_code == 2 and "no results for sequence SYN-02" in missing.output

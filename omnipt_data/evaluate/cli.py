@@ -36,6 +36,10 @@ def run_task(
     from omnipt_data.evaluate.crmot import evaluate_crmot
     from omnipt_data.evaluate.mot import BENCHMARKS, evaluate_mot, evaluate_rmot
 
+    if task == "mot" and (Path(gt) / "manifest.json").is_file():
+        from omnipt_data.evaluate.store_gt import evaluate_store
+
+        return evaluate_store(gt, pred)
     if task == "mot":
         if benchmark is not None and benchmark not in BENCHMARKS:
             raise OmniptError(f"unknown benchmark {benchmark!r} (expected one of {', '.join(BENCHMARKS)})")
@@ -58,8 +62,8 @@ def eval_command(
         Path,
         typer.Option(
             "--gt",
-            help="Ground truth: a gt.txt, a sequence folder, a folder of sequences (mot, rmot), the CRTrack "
-            "gt folder (crmot), or a JSON file (captions, interactions).",
+            help="Ground truth: a store, a gt.txt, a sequence folder, a folder of sequences (mot, rmot), "
+            "the CRTrack gt folder (crmot), or a JSON file (captions, interactions).",
             show_default=False,
         ),
     ],

@@ -1,0 +1,59 @@
+"""Ground truth straight from a store: each sequence's (or view's) boxes as MOTChallenge gt rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from omnipt_data.errors import OmniptError
+from omnipt_data.evaluate.mot import evaluate_sequences
+from omnipt_data.evaluate.motchallenge import read_pred
+from omnipt_data.evaluate.report import EvalResult
+from omnipt_data.store import Store
+
+
+def result_name(sequence: str, view: str | None) -> str:
+    """The results file a sequence's view is expected in (as the tracking runner names it)."""
+    return f"{sequence}_{view}" if view else sequence
+
+
+def store_gt_arrays(store: Path) -> dict[str, tuple[np.ndarray, int]]:
+    """``{result name: (gt rows frame,id,x,y,w,h,flag,class,visibility, length)}``; MOT classes kept,
+    other categories count as pedestrians (class 1), ignore regions get the flag 0."""
+    s = Store.open(store)
+    frames = s.read("frames").select("frame_uid", "sequence", "view", "frame_index")
+    boxes = s.read("boxes").filter((pl.col("source") == "gt") & pl.col("track_id").is_not_null())
+    rows = boxes.join(frames, on="frame_uid").select(
+        "sequence",
+        "view",
+        pl.col("frame_index").cast(pl.Float64),
+        pl.col("track_id").cast(pl.Float64),
+        "x1",
+        "y1",
+        (pl.col("x2") - pl.col("x1")).alias("w"),
+        (pl.col("y2") - pl.col("y1")).alias("h"),
+        pl.when(pl.col("ignore")).then(0.0).otherwise(1.0).alias("flag"),
+        pl.col("class_id").cast(pl.Float64).fill_null(1.0),
+        pl.col("visibility").cast(pl.Float64).fill_null(1.0),
+    )
+    lengths = frames.group_by("sequence", "view").agg(pl.col("frame_index").max().alias("length"))
+    out = {}
+    for sequence, view, length in lengths.sort("sequence", "view").iter_rows():
+        part = rows.filter((pl.col("sequence") == sequence) & (pl.col("view").eq_missing(view)))
+        out[result_name(sequence, view)] = (part.drop("sequence", "view").to_numpy(), int(length))
+    return out
+
+
+def evaluate_store(store: Path, pred: Path) -> EvalResult:
+    """Score ``pred/<sequence>[_<view>].txt`` against the store's ground truth with TrackEval."""
+    if not Path(pred).is_dir():
+        raise OmniptError(f"{pred}: expected a folder of <sequence>.txt results")
+    sequences = {}
+    for name, (gt, length) in store_gt_arrays(store).items():
+        path = Path(pred) / f"{name}.txt"
+        if not path.is_file():
+            raise OmniptError(f"{path}: no results for sequence {name}")
+        sequences[name] = (gt, read_pred(path).rows, length)
+    return evaluate_sequences(sequences)
