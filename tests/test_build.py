@@ -149,3 +149,18 @@ def test_bad_options_leave_nothing(stores, tmp_path):
         )
     assert list(tmp_path.iterdir()) == []
     assert {t.task for t in load_templates("track-rl")} == {"mot_step", "clip_track", "rmot", "crmot", "smot"}
+
+
+def test_ray_engine_gives_byte_identical_builds(stores, tmp_path):
+    import ray
+
+    options = dict(stage="sft", stores=stores, exports=("native", "trl"), seed=3, show_progress=False)
+    build(BuildOptions(out=tmp_path / "local", **options))
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        build(BuildOptions(out=tmp_path / "ray", engine="ray", **options))
+    finally:
+        ray.shutdown()
+    assert _digest(tmp_path / "local") == _digest(tmp_path / "ray")
+    manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
+    assert manifest["samples"] > 0 and manifest["tasks"]["mot_step"]["samples"] > 0

@@ -31,6 +31,7 @@ from omnipt_data.answers import (
 )
 from omnipt_data.atomic import atomic_directory
 from omnipt_data.build.draft import Draft, Image
+from omnipt_data.build.engines import ENGINES, render_source, render_source_on_ray
 from omnipt_data.build.exporters import (
     CONVERTERS,
     EXPORTS,
@@ -68,6 +69,8 @@ class BuildOptions:
     tokenizer: Path | None = None
     overwrite: bool = False
     show_progress: bool = True
+    engine: str = "local"  # "ray": a Ray Data pipeline sharded by scene (see engines.py)
+    ray_address: str | None = None
 
 
 def seeded(seed: int, *parts: str) -> random.Random:
@@ -260,6 +263,8 @@ def build(options: BuildOptions) -> dict[str, Any]:
         raise OmniptError(f"unknown export(s) {unknown}; exports are {', '.join(EXPORTS)}")
     if not options.stores:
         raise OmniptError("a build needs at least one --store")
+    if options.engine not in ENGINES:
+        raise OmniptError(f"unknown engine {options.engine!r}; engines are {', '.join(ENGINES)}")
     templates = load_templates(options.stage, options.tasks)
     missing = [t.sampler for t in templates if t.sampler not in SAMPLERS]
     if missing:
@@ -278,25 +283,20 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     params = template_params(template, options.params)
                     task_stats = stats[template.task]
                     for source in sources:
-
-                        def rng_for(key: str, _t: Template = template) -> random.Random:
-                            return seeded(options.seed, _t.stage, _t.task, "sampler", key)
-
-                        for draft in SAMPLERS[template.sampler](source, params, rng_for):
+                        if options.engine == "ray":
+                            rendered = render_source_on_ray(template, source, params, options)
+                        else:
+                            rendered = render_source(
+                                template, source, params, options, renderer, count_tokens
+                            )
+                        for dataset, record, tokens in rendered:
                             if (
                                 options.max_per_task is not None
                                 and task_stats.samples >= options.max_per_task
                             ):
                                 break
-                            if (
-                                options.sample_rate < 1.0
-                                and seeded(options.seed, "keep", template.task, draft.key).random()
-                                >= options.sample_rate
-                            ):
-                                continue
-                            record, tokens = renderer.render(template, draft, count_tokens)
                             task_stats.samples += 1
-                            task_stats.by_dataset[draft.dataset] += 1
+                            task_stats.by_dataset[dataset] += 1
                             task_stats.tokens.append(tokens)
                             for export in options.exports:
                                 shards.write(export, template.task, CONVERTERS[export](record))
@@ -317,7 +317,16 @@ def build(options: BuildOptions) -> dict[str, Any]:
                 **{
                     k: v
                     for k, v in asdict(options).items()
-                    if k not in ("stores", "out", "overwrite", "show_progress", "tokenizer")
+                    if k
+                    not in (
+                        "stores",
+                        "out",
+                        "overwrite",
+                        "show_progress",
+                        "tokenizer",
+                        "engine",
+                        "ray_address",
+                    )
                 },
                 "tokenizer": str(options.tokenizer) if options.tokenizer else None,
             },

@@ -21,23 +21,45 @@ class Sequence:
     view: str | None
 
 
-class BuildSource:
-    """One store as the samplers see it: sequences, their frames and boxes, expressions, semantics."""
+Unit = tuple[str, str]  # ("scene", "dataset/split/sequence") or ("persons", dataset)
 
-    def __init__(self, path: Path):
+
+class BuildSource:
+    """One store as the samplers see it: sequences, their frames and boxes, expressions, semantics.
+
+    ``unit`` restricts it to one scene (all views of a sequence) or one dataset's persons: the pieces a
+    distributed build runs on separately. Samplers see the restricted source exactly as the whole one,
+    so the drafts of the units, concatenated in :meth:`units` order, are the drafts of the whole store.
+    """
+
+    def __init__(self, path: Path, unit: Unit | None = None):
+        self.path = Path(path)
         self.store = Store.open(path)
         self.roots = self.store.manifest["image_roots"]
+        self.unit = unit
+
+    def units(self) -> list[Unit]:
+        scenes = [("scene", "/".join(key)) for key in self.scenes()]
+        return scenes + [("persons", d) for d in self.identity_datasets()]
+
+    def restricted(self, unit: Unit) -> BuildSource:
+        return BuildSource(self.path, unit)
 
     @cached_property
     def content_hash(self) -> str:
         return self.store.manifest["content_hash"]
 
     def sequences(self) -> list[Sequence]:
+        if self.unit is not None and self.unit[0] != "scene":
+            return []
         rows = self.store.read("sequences").sort("sequence_uid")
-        return [
+        found = [
             Sequence(r["sequence_uid"], r["dataset"], r["split"], r["sequence"], r["view"])
             for r in rows.iter_rows(named=True)
         ]
+        if self.unit is not None:
+            found = [s for s in found if f"{s.dataset}/{s.split}/{s.name}" == self.unit[1]]
+        return found
 
     def scenes(self) -> dict[tuple[str, str, str], list[Sequence]]:
         """Sequences grouped by (dataset, split, sequence): the views of one scene together."""
@@ -98,6 +120,8 @@ class BuildSource:
         )
 
     def identity_datasets(self) -> list[str]:
+        if self.unit is not None:
+            return [self.unit[1]] if self.unit[0] == "persons" else []
         return sorted(self.store.scan("identities").select("dataset").unique().collect()["dataset"].to_list())
 
     def identities(self, dataset: str) -> pl.DataFrame:
