@@ -43,5 +43,6 @@ class Problems:
         return len(self.errors)
 
     def summary(self) -> list[str]:
-        """The first ``shown`` messages, for the manifest and the terminal."""
-        return [str(e) for e in self.errors[: self.shown]]
+        """The first ``shown`` messages by file and line (stable when units are read in parallel)."""
+        ordered = sorted(self.errors, key=lambda e: (str(e.path), e.line or 0, e.problem))
+        return [str(e) for e in ordered[: self.shown]]

@@ -71,7 +71,7 @@ class _TableWriter:
         batch = pl.concat(self.pending) if self.pending else empty(self.table)
         arrow = batch.to_arrow()
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, arrow.schema, compression="zstd")
+            self.writer = pq.ParquetWriter(self.path, arrow.schema, compression="zstd", compression_level=1)
         self.writer.write_table(arrow)
         self.rows += batch.height
         self.pending, self.pending_rows = [], 0
@@ -241,16 +241,30 @@ class ValidationReport:
         }
 
 
-def _finding(check: str, severity: str, offenders: pl.LazyFrame, label: pl.Expr) -> Finding | None:
-    counted = offenders.select(pl.len().alias("n"), label.head(3).implode().alias("examples")).collect()
-    n = counted["n"].item()
-    if n == 0:
-        return None
-    return Finding(check, severity, n, [str(e) for e in counted["examples"].item()])
+def _counted(offenders: pl.LazyFrame, label: pl.Expr) -> pl.LazyFrame:
+    """How many offenders, and the first three labels in sorted order (stable across runs)."""
+    return offenders.select(pl.len().alias("n"), label.sort().head(3).implode().alias("examples"))
+
+
+def _duplicate_keys(scan: dict[str, pl.LazyFrame]) -> list[tuple[str, str, pl.LazyFrame]]:
+    """Exact duplicate-key checks, only for tables whose keys' hashes are not all distinct (cheap first)."""
+    hashed = [
+        scan[t].select(pl.len().alias("rows"), pl.struct(list(k)).hash().n_unique().alias("distinct"))
+        for t, k in PRIMARY_KEYS.items()
+    ]
+    checks = []
+    for (table, key), counts in zip(PRIMARY_KEYS.items(), pl.collect_all(hashed), strict=True):
+        if counts["rows"].item() == counts["distinct"].item():
+            continue
+        dup = scan[table].group_by(list(key)).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
+        checks.append(
+            (f"duplicate {table} key", "error", _counted(dup, pl.concat_str(list(key), separator="|")))
+        )
+    return checks
 
 
 def validate(store: Path | str) -> ValidationReport:
-    """Check a store's invariants with lazy polars scans (bounded memory).
+    """Check a store's invariants with lazy polars scans, evaluated together (bounded memory).
 
     Errors: duplicate primary keys, rows referring to frames/sequences/expressions that do not exist,
     non-finite or inverted boxes. Warnings: zero-area boxes, boxes outside a known image size, duplicate
@@ -259,12 +273,7 @@ def validate(store: Path | str) -> ValidationReport:
     store = Path(store)
     scan = {t: pl.scan_parquet(table_path(store, t)) for t in TABLES}
     boxes, frames = scan["boxes"], scan["frames"]
-    checks: list[Finding | None] = []
-    for table, key in PRIMARY_KEYS.items():
-        dup = scan[table].group_by(list(key)).agg(pl.len().alias("n")).filter(pl.col("n") > 1)
-        checks.append(
-            _finding(f"duplicate {table} key", "error", dup, pl.concat_str(list(key), separator="|"))
-        )
+    checks = _duplicate_keys(scan)
     orphan_rules = [
         ("boxes", "frame_uid", "frames", "frame_uid"),
         ("frames", "sequence_uid", "sequences", "sequence_uid"),
@@ -275,58 +284,47 @@ def validate(store: Path | str) -> ValidationReport:
         missing = scan[child].join(
             scan[parent].select(parent_column), left_on=column, right_on=parent_column, how="anti"
         )
-        checks.append(_finding(f"{child} without {parent}", "error", missing, pl.col(column)))
+        checks.append((f"{child} without {parent}", "error", _counted(missing, pl.col(column))))
     coords = ["x1", "y1", "x2", "y2"]
-    checks.append(
-        _finding(
-            "non-finite box",
-            "error",
-            boxes.filter(pl.any_horizontal([~pl.col(c).is_finite() | pl.col(c).is_null() for c in coords])),
-            pl.col("box_uid"),
-        )
-    )
-    checks.append(
-        _finding(
-            "inverted box",
-            "error",
-            boxes.filter((pl.col("x2") < pl.col("x1")) | (pl.col("y2") < pl.col("y1"))),
-            pl.col("box_uid"),
-        )
-    )
-    checks.append(
-        _finding(
-            "zero-area box",
-            "warning",
-            boxes.filter((pl.col("x2") == pl.col("x1")) | (pl.col("y2") == pl.col("y1"))),
-            pl.col("box_uid"),
-        )
-    )
+    non_finite = pl.any_horizontal([~pl.col(c).is_finite() | pl.col(c).is_null() for c in coords])
+    inverted = (pl.col("x2") < pl.col("x1")) | (pl.col("y2") < pl.col("y1"))
+    zero = (pl.col("x2") == pl.col("x1")) | (pl.col("y2") == pl.col("y1"))
     sized = boxes.join(frames.select("frame_uid", "width", "height"), on="frame_uid", how="inner").filter(
         pl.col("width").is_not_null()
     )
-    outside = sized.filter(
+    outside = (
         (pl.col("x1") < 0)
         | (pl.col("y1") < 0)
         | (pl.col("x2") > pl.col("width"))
         | (pl.col("y2") > pl.col("height"))
     )
-    checks.append(_finding("box outside image", "warning", outside, pl.col("box_uid")))
-    pairs = (
-        boxes.filter(pl.col("track_id").is_not_null())
-        .group_by("frame_uid", "track_id", "source")
-        .agg(pl.len().alias("n"))
-        .filter(pl.col("n") > 1)
-    )
-    checks.append(
-        _finding(
-            "duplicate (frame, track) pair",
-            "warning",
-            pairs,
-            pl.concat_str([pl.col("frame_uid"), pl.col("track_id").cast(pl.String)], separator=" track "),
+    tracked = boxes.filter(pl.col("track_id").is_not_null())
+    pair_key = pl.struct("frame_uid", "track_id", "source")
+    if tracked.select(pl.len() == pair_key.hash().n_unique()).collect().item():
+        pairs = tracked.head(0)  # every (frame, track) pair is distinct: nothing to group
+    else:
+        pairs = (
+            tracked.group_by("frame_uid", "track_id", "source")
+            .agg(pl.len().alias("n"))
+            .filter(pl.col("n") > 1)
         )
-    )
+    pair_label = pl.concat_str([pl.col("frame_uid"), pl.col("track_id").cast(pl.String)], separator=" track ")
     beyond = frames.join(scan["sequences"].select("sequence_uid", "length"), on="sequence_uid").filter(
         pl.col("length").is_not_null() & (pl.col("frame_index") > pl.col("length"))
     )
-    checks.append(_finding("frame beyond sequence length", "warning", beyond, pl.col("frame_uid")))
-    return ValidationReport([f for f in checks if f is not None])
+    box_uid = pl.col("box_uid")
+    checks += [
+        ("non-finite box", "error", _counted(boxes.filter(non_finite), box_uid)),
+        ("inverted box", "error", _counted(boxes.filter(inverted), box_uid)),
+        ("zero-area box", "warning", _counted(boxes.filter(zero), box_uid)),
+        ("box outside image", "warning", _counted(sized.filter(outside), box_uid)),
+        ("duplicate (frame, track) pair", "warning", _counted(pairs, pair_label)),
+        ("frame beyond sequence length", "warning", _counted(beyond, pl.col("frame_uid"))),
+    ]
+    results = pl.collect_all([query for _, _, query in checks])
+    findings = [
+        Finding(name, severity, r["n"].item(), [str(e) for e in r["examples"].item()])
+        for (name, severity, _), r in zip(checks, results, strict=True)
+        if r["n"].item()
+    ]
+    return ValidationReport(findings)

@@ -299,16 +299,17 @@ def mot_boxes(
         visibility = pl.lit(None, pl.Float32)
         ignore = (pl.col("conf") == 0) if is_gt else pl.lit(False)
         confidence = pl.lit(None, pl.Float32) if is_gt else pl.col("conf").cast(pl.Float32)
-    fuid = pl.lit(seq_uid + "#") + pl.col("frame").cast(pl.Int64).cast(pl.String)
+    frame = pl.col("frame").cast(pl.Int64)
+    # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    ordinal = row - row.min().over(frame)
     return (
         rows.sort("frame", maintain_order=True)
-        .with_columns(fuid.alias("frame_uid"))
+        .with_columns(pl.concat_str(pl.lit(seq_uid + "#"), frame.cast(pl.String)).alias("frame_uid"))
         .select(
-            (
-                pl.col("frame_uid")
-                + pl.lit(f"/{source}/")
-                + pl.int_range(pl.len()).over("frame_uid").cast(pl.String)
-            ).alias("box_uid"),
+            pl.concat_str(pl.col("frame_uid"), pl.lit(f"/{source}/"), ordinal.cast(pl.String)).alias(
+                "box_uid"
+            ),
             "frame_uid",
             pl.when(pl.col("id") >= 0).then(pl.col("id").cast(pl.Int64)).alias("track_id"),
             category.alias("category"),

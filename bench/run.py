@@ -1,0 +1,514 @@
+"""Every benchmark, each as our figure, a peer's figure measured in the same run on the same input, and
+their ratio. Run with ``scripts/bench`` (it prepares ``.venv-bench`` with the peers that are not our
+dependencies: Datumaro and py-motmetrics, which needs NumPy 1).
+
+Timings exclude interpreter start-up and imports on both sides; peers run in their own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+console = Console()
+rows: list[dict[str, Any]] = []
+
+
+def record(
+    bench: str, ours: str, ours_value: float, peer: str, peer_value: float, unit: str, better: str
+) -> None:
+    """``better`` = "lower" (seconds, bytes) or "higher" (throughput); ratio > 1 means we are ahead."""
+    ratio = peer_value / ours_value if better == "lower" else ours_value / peer_value
+    rows.append(
+        {
+            "benchmark": bench,
+            "ours": ours,
+            "ours_value": ours_value,
+            "peer": peer,
+            "peer_value": peer_value,
+            "unit": unit,
+            "ratio": ratio,
+        }
+    )
+    console.print(
+        f"{bench}: {ours} {ours_value:.3g} {unit} vs {peer} {peer_value:.3g} {unit} -> x{ratio:.2f}"
+    )
+
+
+def peer(kind: str, *args: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(PEER_PYTHON), str(ROOT / "bench" / "peers.py"), kind, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def omnipt(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "omnipt_data.cli", *args], capture_output=True, text=True, check=True
+    )
+
+
+def timed_rss(args: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of a command, through GNU time."""
+    started = time.perf_counter()
+    out = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True, check=True)
+    return time.perf_counter() - started, int(out.stderr.strip().splitlines()[-1]) * 1024
+
+
+# --- conversion -------------------------------------------------------------------------------------
+
+
+def bench_convert_mot(work: Path, scenes: int) -> None:
+    from omnipt_data.convert import convert
+
+    world = work / "mot-world"
+    omnipt(
+        "synth",
+        "--out",
+        str(world),
+        "--scenes",
+        str(scenes),
+        "--frames",
+        "600",
+        "--people",
+        "30",
+        "--no-render",
+        "--formats",
+        "mot",
+    )
+    for det in world.glob("mot/*/*/det"):  # Datumaro's mot_seq reads gt only: compare like with like
+        shutil.rmtree(det)
+    started = time.perf_counter()
+    store = convert("mot", world / "mot", work / "mot-store", show_progress=False).store
+    ours = time.perf_counter() - started
+    boxes = store.manifest["counts"]["boxes"]
+
+    started = time.perf_counter()
+    frames = [pl.read_csv(p, has_header=False) for p in sorted(world.glob("mot/*/*/gt/gt.txt"))]
+    floor = time.perf_counter() - started
+    assert sum(f.height for f in frames) == boxes
+
+    datumaro = {"seconds": 0.0, "boxes": 0}
+    for split in sorted((world / "mot").iterdir()):
+        part = peer("datumaro", str(split), "mot_seq")
+        datumaro["seconds"] += part["seconds"]
+        datumaro["boxes"] += part["boxes"]
+    console.print(f"  MOT input: {boxes} boxes; Datumaro read {datumaro['boxes']}")
+    record(
+        f"convert MOT ({boxes:,} boxes)",
+        "omnipt-data",
+        ours,
+        "Datumaro mot_seq",
+        datumaro["seconds"],
+        "s",
+        "lower",
+    )
+    record(
+        f"convert MOT ({boxes:,} boxes)",
+        "omnipt-data",
+        ours,
+        "raw polars read_csv (floor)",
+        floor,
+        "s",
+        "lower",
+    )
+
+
+def bench_convert_coco(work: Path, scenes: int) -> None:
+    import orjson
+
+    from omnipt_data.convert import convert
+
+    world = work / "coco-world"
+    omnipt(
+        "synth",
+        "--out",
+        str(world),
+        "--scenes",
+        str(scenes),
+        "--frames",
+        "600",
+        "--people",
+        "30",
+        "--no-render",
+        "--formats",
+        "coco",
+    )
+    coco = world / "coco"
+    for keypoints in coco.glob("annotations/person_keypoints_*.json"):
+        keypoints.unlink()  # one annotation file per split for every tool
+    annotations = sorted(coco.glob("annotations/instances_*.json"))
+    started = time.perf_counter()
+    store = convert("coco", coco, work / "coco-store", show_progress=False).store
+    ours = time.perf_counter() - started
+    boxes = store.manifest["counts"]["boxes"]
+
+    started = time.perf_counter()
+    for path in annotations:
+        payload = orjson.loads(path.read_bytes())
+        pl.DataFrame(payload["annotations"])
+    floor = time.perf_counter() - started
+
+    for path in annotations:  # the peers want images/<subset>/<file_name> to exist (they do not read them)
+        folder = coco / "images" / path.stem.removeprefix("instances_")
+        folder.mkdir(parents=True, exist_ok=True)
+        for image in orjson.loads(path.read_bytes())["images"]:
+            (folder / image["file_name"]).touch()
+    datumaro = sum(peer("datumaro", str(p), "coco_instances")["seconds"] for p in annotations)
+
+    fiftyone = _fiftyone_coco(coco, annotations)
+    record(
+        f"convert COCO person ({boxes:,} boxes)",
+        "omnipt-data",
+        ours,
+        "Datumaro coco_instances",
+        datumaro,
+        "s",
+        "lower",
+    )
+    record(
+        f"convert COCO person ({boxes:,} boxes)",
+        "omnipt-data",
+        ours,
+        "FiftyOne COCODetectionDataset",
+        fiftyone,
+        "s",
+        "lower",
+    )
+    record(
+        f"convert COCO person ({boxes:,} boxes)",
+        "omnipt-data",
+        ours,
+        "orjson + polars (floor)",
+        floor,
+        "s",
+        "lower",
+    )
+
+
+def _fiftyone_coco(coco: Path, annotations: list[Path]) -> float:
+    code = (
+        "import time, fiftyone as fo\n"
+        "started = time.perf_counter()\n"
+        "for labels in {paths!r}:\n"
+        "    split = labels.rsplit('instances_', 1)[1].removesuffix('.json')\n"
+        "    fo.Dataset.from_dir(dataset_type=fo.types.COCODetectionDataset,"
+        " data_path={images!r} + '/' + split, labels_path=labels, label_types=['detections'])\n"
+        "print(time.perf_counter() - started)\n"
+    ).format(paths=[str(p) for p in annotations], images=str(coco / "images"))
+    with tempfile.TemporaryDirectory() as database:
+        env = os.environ | {
+            "FIFTYONE_DATABASE_DIR": database,
+            "FIFTYONE_DO_NOT_TRACK": "true",
+            "FIFTYONE_DATABASE_VALIDATION": "false",
+        }
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+        )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# --- builds: throughput and memory against input size -----------------------------------------------
+
+
+def bench_build_memory(work: Path, scenes: int) -> None:
+    results = {}
+    for factor in (1, 10):
+        world, store = work / f"build-world-{factor}", work / f"build-store-{factor}"
+        omnipt(
+            "synth",
+            "--out",
+            str(world),
+            "--scenes",
+            str(scenes * factor),
+            "--frames",
+            "120",
+            "--people",
+            "20",
+            "--no-render",
+            "--formats",
+            "mot",
+        )
+        omnipt("convert", "mot", str(world / "mot"), "--out", str(store), "-q")
+        # sizes are needed for boxes in model space, and a no-render world has none on disk: seqinfo has them
+        seconds, rss = timed_rss(
+            [
+                sys.executable,
+                "-m",
+                "omnipt_data.cli",
+                "build",
+                "--stage",
+                "sft",
+                "--store",
+                str(store),
+                "--out",
+                str(work / f"build-{factor}"),
+                "--tasks",
+                "mot_step",
+                "-q",
+            ]
+        )
+        samples = json.loads((work / f"build-{factor}" / "manifest.json").read_text())["samples"]
+        results[factor] = (samples, seconds, rss)
+        console.print(
+            f"  build x{factor}: {samples} samples in {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB"
+        )
+    (s1, t1, r1), (s10, t10, r10) = results[1], results[10]
+    record(
+        f"build SFT throughput ({s10:,} samples, 10x input)",
+        "samples/s at 10x",
+        s10 / t10,
+        "samples/s at 1x",
+        s1 / t1,
+        "samples/s",
+        "higher",
+    )
+    record(
+        "build SFT peak RSS, 10x input", "RSS at 1x", r1 / 2**20, "RSS at 10x", r10 / 2**20, "MiB", "lower"
+    )
+
+
+# --- evaluation -------------------------------------------------------------------------------------
+
+
+def _noisy_results(gt_root: Path, pred_root: Path, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    pred_root.mkdir(parents=True, exist_ok=True)
+    for seq in sorted(gt_root.iterdir()):
+        rows = np.loadtxt(seq / "gt" / "gt.txt", delimiter=",", ndmin=2)
+        rows = rows[rows[:, 6] == 1]
+        keep = rng.random(len(rows)) > 0.1  # misses
+        rows = rows[keep]
+        rows[:, 2:6] += rng.normal(0, 2.0, size=(len(rows), 4))
+        swap = rng.choice(np.unique(rows[:, 1]), size=2, replace=False)  # one identity swap half-way
+        later = rows[:, 0] > rows[:, 0].max() / 2
+        a, b = (rows[:, 1] == swap[0]) & later, (rows[:, 1] == swap[1]) & later
+        rows[a, 1], rows[b, 1] = swap[1], swap[0]
+        lines = [
+            f"{int(r[0])},{int(r[1])},{r[2]:.2f},{r[3]:.2f},{r[4]:.2f},{r[5]:.2f},1,-1,-1,-1" for r in rows
+        ]
+        (pred_root / f"{seq.name}.txt").write_text("\n".join(lines) + "\n")
+
+
+def bench_eval(work: Path, scenes: int) -> None:
+    from omnipt_data.evaluate.mot import evaluate_mot
+
+    world = work / "eval-world"
+    omnipt(
+        "synth",
+        "--out",
+        str(world),
+        "--scenes",
+        str(scenes),
+        "--frames",
+        "300",
+        "--people",
+        "20",
+        "--no-render",
+        "--formats",
+        "mot",
+    )
+    gt_root = world / "mot" / "train"
+    pred = work / "eval-pred"
+    _noisy_results(gt_root, pred)
+    started = time.perf_counter()
+    ours = evaluate_mot(gt_root, pred).combined
+    ours_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    direct = _trackeval_direct(work, gt_root, pred)
+    direct_seconds = time.perf_counter() - started
+    motmetrics = peer("motmetrics", str(gt_root), str(pred))
+    console.print(
+        f"  MOTA ours {ours['MOTA']:.4f} / TrackEval {direct['MOTA']:.4f} / "
+        f"motmetrics {motmetrics['MOTA']:.4f}; IDF1 ours {ours['IDF1']:.4f} / "
+        f"TrackEval {direct['IDF1']:.4f} / "
+        f"motmetrics {motmetrics['IDF1']:.4f}"
+    )
+    record(
+        "evaluate (HOTA+CLEAR+Identity)",
+        "omnipt-data eval",
+        ours_seconds,
+        "TrackEval called directly",
+        direct_seconds,
+        "s",
+        "lower",
+    )
+    record(
+        "evaluate (CLEAR+Identity only for the peer)",
+        "omnipt-data eval",
+        ours_seconds,
+        "py-motmetrics 1.4",
+        motmetrics["seconds"],
+        "s",
+        "lower",
+    )
+
+
+def _trackeval_direct(work: Path, gt_root: Path, pred: Path) -> dict[str, float]:
+    import trackeval
+
+    gt_folder, trackers = work / "te" / "gt", work / "te" / "trackers"
+    bench = "SYN"
+    seqmaps = gt_folder / "seqmaps"
+    seqmaps.mkdir(parents=True, exist_ok=True)
+    names = sorted(p.name for p in gt_root.iterdir())
+    (seqmaps / f"{bench}-train.txt").write_text("name\n" + "\n".join(names) + "\n")
+    for name in names:
+        target = gt_folder / f"{bench}-train" / name
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(gt_root / name / "gt", target / "gt", dirs_exist_ok=True)
+        shutil.copy(gt_root / name / "seqinfo.ini", target / "seqinfo.ini")
+    data = trackers / f"{bench}-train" / "bench" / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(pred / f"{name}.txt", data / f"{name}.txt")
+    evaluator = trackeval.Evaluator(
+        {
+            "USE_PARALLEL": False,
+            "PRINT_RESULTS": False,
+            "PRINT_CONFIG": False,
+            "OUTPUT_SUMMARY": False,
+            "OUTPUT_DETAILED": False,
+            "PLOT_CURVES": False,
+            "TIME_PROGRESS": False,
+            "OUTPUT_EMPTY_CLASSES": False,
+        }
+    )
+    dataset = trackeval.datasets.MotChallenge2DBox(
+        {
+            "GT_FOLDER": str(gt_folder),
+            "TRACKERS_FOLDER": str(trackers),
+            "BENCHMARK": bench,
+            "SPLIT_TO_EVAL": "train",
+            "TRACKERS_TO_EVAL": ["bench"],
+            "PRINT_CONFIG": False,
+        }
+    )
+    metrics = [
+        trackeval.metrics.HOTA({"PRINT_CONFIG": False}),
+        trackeval.metrics.CLEAR({"PRINT_CONFIG": False}),
+        trackeval.metrics.Identity({"PRINT_CONFIG": False}),
+    ]
+    results, _ = evaluator.evaluate([dataset], metrics)
+    combined = results["MotChallenge2DBox"]["bench"]["COMBINED_SEQ"]["pedestrian"]
+    return {"MOTA": float(combined["CLEAR"]["MOTA"]), "IDF1": float(combined["Identity"]["IDF1"])}
+
+
+# --- pre-labeling: batched against one-by-one generation ------------------------------------------------
+
+
+def bench_prelabel(work: Path, prompts_count: int) -> None:
+    from omnipt_data.build.draft import Image
+    from omnipt_data.infer.tracker import PromptMaker, _template
+    from omnipt_data.model import build_tiny_qwen_vl, generate_batch, generate_one_by_one, load_model
+
+    world = work / "prelabel-world"
+    omnipt(
+        "synth",
+        "--out",
+        str(world),
+        "--scenes",
+        "1",
+        "--frames",
+        str(prompts_count + 4),
+        "--width",
+        "224",
+        "--height",
+        "168",
+        "--formats",
+        "mot",
+    )
+    frames = sorted(world.glob("mot/train/*/img1/*.jpg"))
+    model_dir = build_tiny_qwen_vl(work / "tiny-model", seed=0)
+    model, processor = load_model(model_dir)
+    maker, template = PromptMaker(), _template("mid", "detect")
+    prompts = [
+        maker.prompt(template, str(i), [Image(str(p), (224, 168))], {})[0]
+        for i, p in enumerate(frames[:prompts_count])
+    ]
+    settings = {"max_new_tokens": 32}
+    generate_batch(model, processor, prompts[:2], **settings)  # warm-up
+    started = time.perf_counter()
+    batched = generate_batch(model, processor, prompts, batch_size=8, **settings)
+    batched_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    single = generate_one_by_one(model, processor, prompts, **settings)
+    single_seconds = time.perf_counter() - started
+    same = sum(a == b for a, b in zip(batched, single, strict=True))
+    device = next(model.parameters()).device
+    console.print(
+        f"  {prompts_count} frames on {device}: {same}/{prompts_count} answers identical batched / one by one"
+    )
+    record(
+        f"pre-label frames/s ({device}, tiny model)",
+        "batched (8)",
+        prompts_count / batched_seconds,
+        "one-by-one generate()",
+        prompts_count / single_seconds,
+        "frames/s",
+        "higher",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--scale", type=int, default=20, help="Scenes of 600 frames in the conversion inputs."
+    )
+    parser.add_argument("--only", default="", help="Comma-separated subset: mot,coco,build,eval,prelabel.")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench", help="Where results.json goes.")
+    args = parser.parse_args()
+    chosen = set(filter(None, args.only.split(","))) or {"mot", "coco", "build", "eval", "prelabel"}
+    if chosen & {"mot", "coco", "eval"} and not PEER_PYTHON.exists():
+        raise SystemExit(
+            f"{PEER_PYTHON} is missing: run scripts/bench, which prepares the peers' environment"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "mot" in chosen:
+            bench_convert_mot(work, args.scale)
+        if "coco" in chosen:
+            bench_convert_coco(work, args.scale)
+        if "build" in chosen:
+            bench_build_memory(work, max(args.scale // 5, 1))
+        if "eval" in chosen:
+            bench_eval(work, max(args.scale // 2, 1))
+        if "prelabel" in chosen:
+            bench_prelabel(work, 16)
+    table = Table(title="omnipt-data benchmarks (ratio > 1: ours ahead)")
+    for column in ("benchmark", "ours", "peer", "ratio"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["benchmark"],
+            f"{row['ours']}: {row['ours_value']:.3g} {row['unit']}",
+            f"{row['peer']}: {row['peer_value']:.3g} {row['unit']}",
+            f"x{row['ratio']:.2f}",
+        )
+    console.print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    console.print(f"results -> {args.out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
