@@ -301,10 +301,10 @@ def mot_boxes(
         confidence = pl.lit(None, pl.Float32) if is_gt else pl.col("conf").cast(pl.Float32)
     frame = pl.col("frame").cast(pl.Int64)
     # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row
-    row = pl.int_range(pl.len(), dtype=pl.Int64)
-    ordinal = row - row.min().over(frame)
+    ordinal = pl.col("_row") - pl.col("_row").min().over("frame")
     return (
         rows.sort("frame", maintain_order=True)
+        .with_row_index("_row")
         .with_columns(pl.concat_str(pl.lit(seq_uid + "#"), frame.cast(pl.String)).alias("frame_uid"))
         .select(
             pl.concat_str(pl.col("frame_uid"), pl.lit(f"/{source}/"), ordinal.cast(pl.String)).alias(
