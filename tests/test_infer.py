@@ -145,3 +145,28 @@ def test_eval_reads_ground_truth_from_a_store(world_store, tmp_path):
     (tmp_path / "results" / "SYN-02.txt").unlink()
     missing = CliRunner().invoke(app, ["eval", "--gt", str(store), "--pred", str(tmp_path / "results")])
     assert missing.exit_code == 2 and "no results for sequence SYN-02" in missing.output
+
+
+def test_prelabel_on_ray_matches_the_local_run(world_store, tiny_model_dir, tmp_path):
+    import ray
+
+    _, store = world_store
+    runner = ModelRunner.load(tiny_model_dir, device="cpu", batch_size=4, max_new_tokens=12)
+    local = prelabel(runner, store, tmp_path / "local", tasks=("tracks", "captions"), length=5)
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        distributed = prelabel(
+            runner,
+            store,
+            tmp_path / "ray",
+            tasks=("tracks", "captions"),
+            length=5,
+            engine="ray",
+            shard=1,
+            workers=2,
+        )
+    finally:
+        ray.shutdown()
+    assert distributed["unparsed_answers"] == local["unparsed_answers"] > 0
+    for table in ("boxes", "semantics", "frames"):
+        assert Store.open(tmp_path / "ray").read(table).equals(Store.open(tmp_path / "local").read(table))

@@ -85,6 +85,14 @@ def prelabel_command(
     max_images: MaxImages = None,
     max_pixels: MaxPixels = None,
     max_new_tokens: MaxNewTokens = 512,
+    engine: Annotated[
+        str, typer.Option(help="local, or ray (Ray Data: scenes sharded over actors).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster (default: RAY_ADDRESS or local).")
+    ] = None,
+    shard: Annotated[int, typer.Option(help="Scenes per Ray task.")] = 4,
+    workers: Annotated[int, typer.Option(help="Ray actors, each holding one copy of the model.")] = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace OUT if it exists.")] = False,
 ) -> None:
     """Pre-label a store or frames with the model: a predictions store with provenance."""
@@ -101,6 +109,10 @@ def prelabel_command(
         length=length,
         prompts=PromptMaker(max_pixels=max_pixels),
         overwrite=overwrite,
+        engine=engine,
+        ray_address=ray_address,
+        shard=shard,
+        workers=workers,
     )
     out.print(
         f"[green]pre-labelled[/] -> {out_dir}: {summary['boxes']} boxes, "

@@ -65,11 +65,12 @@ def from_store(
     )
 
 
-def from_folder(path: Path, *, dataset: str = "video") -> LoadedInput:
+def from_folder(path: Path, *, dataset: str = "video", sequences: list[str] | None = None) -> LoadedInput:
     """A folder of frames (one sequence) or a folder of such folders; images in name order."""
     folders = (
         [path] if _images_in(path) else sorted(p for p in path.iterdir() if p.is_dir() and _images_in(p))
     )
+    folders = [f for f in folders if not sequences or f.name in sequences]
     if not folders:
         raise OmniptError(f"{path}: no images (expected frames in this folder or in its sub-folders)")
     inputs, rows, seq_rows, scenes = [], [], [], {}
@@ -116,4 +117,4 @@ def load_input(path: Path, **kwargs: object) -> LoadedInput:
         raise OmniptError(f"{path}: no such file or folder")
     if (path / MANIFEST).is_file():
         return from_store(path, **kwargs)  # type: ignore[arg-type]
-    return from_folder(path)
+    return from_folder(path, sequences=kwargs.get("sequences"))  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ class ModelRunner:
     batch_size: int = 8
     max_images_per_batch: int | None = None
     max_new_tokens: int = 256
+    device: str | None = None
     calls: int = 0
     prompts: int = 0
 
@@ -58,7 +59,7 @@ class ModelRunner:
         if not Path(path).is_dir():
             raise OmniptError(f"{path}: no model checkpoint folder (models load from a local path only)")
         model, processor = load_model(path, device=device, dtype=dtype)
-        return cls(model, processor, Path(path), **settings)
+        return cls(model, processor, Path(path), device=device, **settings)
 
     def __call__(self, prompts: list[list[dict[str, Any]]]) -> list[str]:
         from omnipt_data.model import generate_batch
@@ -281,32 +282,32 @@ def find_interactions(
     return found
 
 
-def prelabel(
-    runner: Any,
-    source: Path,
-    out: Path,
-    *,
-    tasks: tuple[str, ...] = ("tracks", "captions"),
-    model_name: str | None = None,
-    length: int = 8,
-    prompts: PromptMaker | None = None,
-    overwrite: bool = False,
-) -> dict[str, Any]:
-    """Pre-label ``source`` (a store or folders of frames) into a predictions store with provenance.
+@dataclass
+class Labels:
+    """The rows a pre-labelling run adds to a predictions store, and how many answers did not parse."""
 
-    Tracks always run (every other task describes them); ``captions`` add ``track_caption`` semantics,
+    boxes: list[dict[str, Any]] = field(default_factory=list)
+    semantics: list[dict[str, Any]] = field(default_factory=list)
+    expressions: list[dict[str, Any]] = field(default_factory=list)
+    referents: list[dict[str, Any]] = field(default_factory=list)
+    unparsed: int = 0
+
+    def extend(self, other: Labels) -> None:
+        for name in ("boxes", "semantics", "expressions", "referents"):
+            getattr(self, name).extend(getattr(other, name))
+        self.unparsed += other.unparsed
+
+
+def label_sequences(
+    runner: Any, loaded: LoadedInput, tasks: tuple[str, ...], origin: str, length: int, prompts: PromptMaker
+) -> Labels:
+    """Tracks always run (every other task describes them); ``captions`` add ``track_caption`` semantics,
     ``attributes`` ``track_attribute`` ones, ``interactions`` pair relations, ``expressions`` one
     referring expression per track (its caption) with the frames it refers to the track in. Answers
-    that do not parse are counted and kept as ``raw_answer`` semantics for audit.
-    """
-    unknown = [t for t in tasks if t not in PRELABEL_TASKS]
-    if unknown:
-        raise OmniptError(f"unknown pre-label task(s) {unknown}; tasks: {', '.join(PRELABEL_TASKS)}")
-    loaded = load_input(source)
-    prompts = prompts or PromptMaker()
-    name = model_name or Path(getattr(runner, "path", "model")).name
-    origin = SOURCE_PREDICTION_PREFIX + name
+    that do not parse are counted and kept as ``raw_answer`` semantics for audit."""
+    labels = Labels()
     results = ClipTracker(runner, prompts, length=length).track(_per_view(loaded.sequences))
+    labels.unparsed = sum(r.unparsed for r in results)
     uid_of = {
         f"{scene}_{view}" if view else scene: uid
         for scene, views in loaded.scenes.items()
@@ -316,10 +317,9 @@ def prelabel(
     for (uid,), group in loaded.frames.sort("frame_index").group_by("sequence_uid", maintain_order=True):
         for k, fuid in enumerate(group["frame_uid"].to_list(), start=1):
             position[(uid, k)] = fuid
-    boxes, semantics, expressions, referents = [], [], [], []
 
     def semantic(uid: str, kind: str, key: str, **values: Any) -> None:
-        semantics.append(
+        labels.semantics.append(
             {
                 "semantic_uid": f"{uid}/{kind}/{key}",
                 "sequence_uid": uid,
@@ -333,7 +333,7 @@ def prelabel(
         uid = uid_of[result.name]
         for n, t in enumerate(sorted(result.tracks, key=lambda t: (t.frame, t.track_id))):
             fuid = position[(uid, t.frame)]
-            boxes.append(
+            labels.boxes.append(
                 {
                     "box_uid": f"{fuid}/{origin}/{n}",
                     "frame_uid": fuid,
@@ -357,7 +357,7 @@ def prelabel(
                     semantic(uid, "track_caption", str(tid), track_id=tid, text=text)
                 if "expressions" in tasks and text:
                     expression_uid = f"{uid}/{origin}/expr{tid}"
-                    expressions.append(
+                    labels.expressions.append(
                         {
                             "expression_uid": expression_uid,
                             "dataset": loaded.frames["dataset"][0],
@@ -366,7 +366,7 @@ def prelabel(
                             "sentence": text,
                         }
                     )
-                    referents += [
+                    labels.referents += [
                         {
                             "expression_uid": expression_uid,
                             "frame_uid": position[(uid, t.frame)],
@@ -375,22 +375,15 @@ def prelabel(
                         for t in result.tracks
                         if t.track_id == tid
                     ]
-    unparsed_attributes = 0
     if "attributes" in tasks:
         for result, tid, attribute, value, text in ask_attributes(runner, prompts, loaded, results):
+            uid = uid_of[result.name]
             if value is None:
-                unparsed_attributes += 1
-                semantic(
-                    uid_of[result.name], "raw_answer", f"attribute/{tid}/{attribute}", track_id=tid, text=text
-                )
+                labels.unparsed += 1
+                semantic(uid, "raw_answer", f"attribute/{tid}/{attribute}", track_id=tid, text=text)
             else:
                 semantic(
-                    uid_of[result.name],
-                    "track_attribute",
-                    f"{tid}/{attribute}",
-                    track_id=tid,
-                    name=attribute,
-                    text=value,
+                    uid, "track_attribute", f"{tid}/{attribute}", track_id=tid, name=attribute, text=value
                 )
     if "interactions" in tasks:
         for k, (result, a, b, label) in enumerate(
@@ -399,6 +392,119 @@ def prelabel(
             semantic(
                 uid_of[result.name], "interaction", f"{a}-{b}/{k}", track_id=a, other_track_id=b, name=label
             )
+    return labels
+
+
+class _RayLabeler:
+    """A Ray Data actor: loads the model once, then labels the scenes of each batch it is given."""
+
+    def __init__(
+        self,
+        model: str,
+        settings: dict[str, Any],
+        source: str,
+        tasks: tuple[str, ...],
+        origin: str,
+        length: int,
+        prompt_options: dict[str, Any],
+    ):
+        self.runner = ModelRunner.load(Path(model), **settings)
+        self.source, self.tasks, self.origin, self.length = source, tasks, origin, length
+        self.prompts = PromptMaker(**prompt_options)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
+        loaded = load_input(Path(self.source), sequences=[str(s) for s in batch["scene"]])
+        labels = label_sequences(self.runner, loaded, self.tasks, self.origin, self.length, self.prompts)
+        return {"labels": [orjson.dumps(labels.__dict__)]}
+
+
+def _label_on_ray(
+    runner: ModelRunner,
+    source: Path,
+    scenes: list[str],
+    tasks: tuple[str, ...],
+    origin: str,
+    length: int,
+    prompts: PromptMaker,
+    *,
+    address: str | None,
+    shard: int,
+    workers: int,
+) -> Labels:
+    import ray.data
+
+    from omnipt_data.build.engines import connect_ray
+
+    connect_ray(address)
+    settings = {
+        "device": runner.device,
+        "batch_size": runner.batch_size,
+        "max_images_per_batch": runner.max_images_per_batch,
+        "max_new_tokens": runner.max_new_tokens,
+    }
+    dataset = ray.data.from_items([{"scene": s} for s in scenes]).map_batches(
+        _RayLabeler,
+        batch_size=shard,
+        concurrency=workers,
+        fn_constructor_kwargs={
+            "model": str(runner.path),
+            "settings": settings,
+            "source": str(source),
+            "tasks": tasks,
+            "origin": origin,
+            "length": length,
+            "prompt_options": prompts.options,
+        },
+    )
+    labels = Labels()
+    for row in dataset.iter_rows():
+        labels.extend(Labels(**orjson.loads(bytes(row["labels"]))))
+    return labels
+
+
+def prelabel(
+    runner: Any,
+    source: Path,
+    out: Path,
+    *,
+    tasks: tuple[str, ...] = ("tracks", "captions"),
+    model_name: str | None = None,
+    length: int = 8,
+    prompts: PromptMaker | None = None,
+    overwrite: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
+    shard: int = 4,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """Pre-label ``source`` (a store or folders of frames) into a predictions store with provenance
+    (see :func:`label_sequences`). ``engine="ray"`` runs it as a Ray Data pipeline, ``shard`` scenes per
+    task on ``workers`` actors that each load the model once; the rows come back in scene order."""
+    unknown = [t for t in tasks if t not in PRELABEL_TASKS]
+    if unknown:
+        raise OmniptError(f"unknown pre-label task(s) {unknown}; tasks: {', '.join(PRELABEL_TASKS)}")
+    loaded = load_input(source)
+    prompts = prompts or PromptMaker()
+    name = model_name or Path(getattr(runner, "path", "model")).name
+    origin = SOURCE_PREDICTION_PREFIX + name
+    if engine == "ray":
+        scenes = [s.name for s in loaded.sequences]
+        labels = _label_on_ray(
+            runner,
+            Path(source),
+            scenes,
+            tasks,
+            origin,
+            length,
+            prompts,
+            address=ray_address,
+            shard=shard,
+            workers=workers,
+        )
+    elif engine == "local":
+        labels = label_sequences(runner, loaded, tasks, origin, length, prompts)
+    else:
+        raise OmniptError(f"unknown engine {engine!r}; engines are local, ray")
     from omnipt_data.model import checkpoint_hash
 
     model_path = Path(getattr(runner, "path", ""))
@@ -410,7 +516,7 @@ def prelabel(
         "box_format": prompts.box_format,
         "tasks": list(tasks),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "unparsed_answers": sum(r.unparsed for r in results) + unparsed_attributes,
+        "unparsed_answers": labels.unparsed,
     }
     with write_store(
         out,
@@ -423,11 +529,15 @@ def prelabel(
         writer.write("sequences", loaded.sequence_rows)
         writer.write("frames", loaded.frames)
         for table, rows in (
-            ("boxes", boxes),
-            ("semantics", semantics),
-            ("expressions", expressions),
-            ("referents", referents),
+            ("boxes", labels.boxes),
+            ("semantics", labels.semantics),
+            ("expressions", labels.expressions),
+            ("referents", labels.referents),
         ):
             if rows:
                 writer.write(table, pl.DataFrame(rows, infer_schema_length=None))
-    return provenance | {"boxes": len(boxes), "semantics": len(semantics), "expressions": len(expressions)}
+    return provenance | {
+        "boxes": len(labels.boxes),
+        "semantics": len(labels.semantics),
+        "expressions": len(labels.expressions),
+    }

@@ -66,13 +66,20 @@ class PromptMaker:
         options = BuildOptions(
             stage="sft",
             stores=[],
-            out=None,
+            out=None,  # type: ignore[arg-type]
             box_format=box_format,
-            processor=processor,  # type: ignore[arg-type]
+            processor=processor,
             max_pixels=max_pixels,
             min_pixels=min_pixels,
             seed=seed,
         )
+        self.options = {
+            "box_format": box_format,
+            "processor": processor,
+            "max_pixels": max_pixels,
+            "min_pixels": min_pixels,
+            "seed": seed,
+        }
         self.renderer = Renderer(options)
         self.box_format = self.renderer.box_format
         self.tokens = TokenCounter(None)
