@@ -12,8 +12,22 @@ import polars as pl
 from omnipt_data.atomic import atomic_directory
 from omnipt_data.errors import OmniptError
 from omnipt_data.store import write_json
+from omnipt_data.synth.defects import inject_defects
+from omnipt_data.synth.formats.bensmot import write_bensmot
+from omnipt_data.synth.formats.citypersons import write_citypersons
+from omnipt_data.synth.formats.coco import write_coco
 from omnipt_data.synth.formats.crowdhuman import write_crowdhuman
+from omnipt_data.synth.formats.crtrack import write_crtrack
+from omnipt_data.synth.formats.market1501 import write_dukemtmc, write_market1501
 from omnipt_data.synth.formats.mot import write_mot
+from omnipt_data.synth.formats.msmt17 import write_msmt17
+from omnipt_data.synth.formats.person_text import (
+    write_cuhk_pedes,
+    write_icfg_pedes,
+    write_rstpreid,
+    write_synth_pedes,
+)
+from omnipt_data.synth.formats.refer_kitti import write_refer_kitti
 from omnipt_data.synth.frames import RenderedFrames
 from omnipt_data.synth.world import World, WorldConfig, generate_world
 
@@ -23,6 +37,18 @@ __all__ = ["WRITERS", "World", "WorldConfig", "generate_world", "synthesize"]
 WRITERS: dict[str, Callable[[World, Path, RenderedFrames], object]] = {
     "mot": write_mot,
     "crowdhuman": write_crowdhuman,
+    "citypersons": write_citypersons,
+    "coco": write_coco,
+    "market1501": write_market1501,
+    "dukemtmc": write_dukemtmc,
+    "msmt17": write_msmt17,
+    "refer-kitti": write_refer_kitti,
+    "crtrack": write_crtrack,
+    "cuhk-pedes": write_cuhk_pedes,
+    "icfg-pedes": write_icfg_pedes,
+    "rstpreid": write_rstpreid,
+    "synth-pedes": write_synth_pedes,
+    "bensmot": write_bensmot,
 }
 
 
@@ -33,11 +59,13 @@ def synthesize(
     formats: tuple[str, ...] | None = None,
     render: bool = True,
     overwrite: bool = False,
+    defects: tuple[str, ...] = (),
 ) -> World:
     """Generate the world and write it under ``out`` (atomically), one folder per native format.
 
     ``formats`` defaults to every format in ``WRITERS``. ``out/truth/`` holds the world's own ground
-    truth (boxes and people) as Parquet, for comparison.
+    truth (boxes and people) as Parquet, for comparison. ``defects`` plants known defects (see
+    :mod:`omnipt_data.synth.defects`), listed in ``world.json``.
     """
     formats = tuple(WRITERS) if formats is None else formats
     unknown = sorted(set(formats) - set(WRITERS))
@@ -46,6 +74,7 @@ def synthesize(
     world = generate_world(config)
     with atomic_directory(Path(out), overwrite=overwrite) as tmp:
         frames = RenderedFrames.render(world, tmp / "_frames" if render else None)
+        injected = inject_defects(world, defects, frames) if defects else {}
         for name in formats:
             WRITERS[name](world, tmp, frames)
         shutil.rmtree(tmp / "_frames", ignore_errors=True)
@@ -60,6 +89,7 @@ def synthesize(
                 "formats": list(formats),
                 "rendered": render,
                 "boxes": world.boxes.height,
+                "defects": injected,
             },
         )
     return world

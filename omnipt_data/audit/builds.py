@@ -1,0 +1,487 @@
+"""Build checks: answers that do not parse, boxes in the wrong coordinate convention, token lengths
+against the model's context, task balance, and files changed since the build.
+
+The audit reads the ``native`` export (the only one that keeps ``image_sizes`` and the box format) one
+line at a time. Token counts are recomputed per record the way :mod:`omnipt_data.build.builder` counts
+them: image tokens from ``image_sizes`` (``(w // factor) * (h // factor)`` per image, ``factor`` = patch
+size x merge size of the record's processor) plus the text tokens of each turn's instruction and answer,
+with the build's tokenizer when it is available here and the builder's estimate otherwise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from omnipt_data.answers import PROCESSOR_PRESETS, model_image_size, parse_answer
+from omnipt_data.audit.base import BUILD, Check
+from omnipt_data.build.builder import MANIFEST, TokenCounter
+from omnipt_data.errors import OmniptError
+from omnipt_data.progress import progress_bar
+from omnipt_data.store import file_sha256
+
+EDGE_TOLERANCE = 0.5  # pixels: rendered boxes are integers inside the image
+TOKEN_BINS = (0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+STAT_KEYS = ("min", "mean", "p50", "p95", "max", "over_context")
+
+
+def is_build(path: Path) -> bool:
+    """``path`` holds a build manifest (a stage and its tasks)."""
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        return False
+    try:
+        payload = orjson.loads(manifest.read_bytes())
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and "stage" in payload and "tasks" in payload
+
+
+@dataclass
+class BuildContext:
+    """A build being audited; the one pass over its records is shared by every build check."""
+
+    path: Path
+    context_tokens: int | None = None  # None: the build's own
+    show_progress: bool = True
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.cached("manifest", lambda: orjson.loads((self.path / MANIFEST).read_bytes()))
+
+    @property
+    def context(self) -> int:
+        if self.context_tokens is not None:
+            return self.context_tokens
+        return int(self.manifest.get("options", {}).get("context_tokens") or 32768)
+
+    def cached(self, key: str, compute: Any) -> Any:
+        if key not in self.cache:
+            self.cache[key] = compute()
+        return self.cache[key]
+
+    def native_files(self) -> list[str]:
+        files = sorted(
+            f for f in self.manifest.get("files", {}) if f.startswith("native/") and f.endswith(".jsonl")
+        )
+        if not files and self.manifest.get("samples"):
+            raise OmniptError(
+                f"{self.path}: the build has no native export; rebuild with --export native,... to audit it"
+            )
+        return files
+
+
+@dataclass
+class Turn:
+    """One assistant answer and what the model saw for it."""
+
+    index: int
+    instruction: str
+    answer: str
+    sizes: list[tuple[int, int]]  # model (w, h) of the turn's images
+    originals: list[tuple[int, int]]
+
+
+@dataclass
+class Scan:
+    """Everything the build checks need, from one pass over the records."""
+
+    unparsable: list[dict[str, Any]] = field(default_factory=list)
+    unparsed_by_task: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    box_tasks: set[str] = field(default_factory=set)
+    outside: list[dict[str, Any]] = field(default_factory=list)
+    resize: list[dict[str, Any]] = field(default_factory=list)
+    missing_images: list[dict[str, Any]] = field(default_factory=list)
+    over_context: list[dict[str, Any]] = field(default_factory=list)
+    tokens: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    token_counting: str = ""
+
+
+def _records(ctx: BuildContext) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    for name in ctx.native_files():
+        with open(ctx.path / name, "rb") as handle:
+            for line, text in enumerate(handle, start=1):
+                if text.strip():
+                    yield name, line, orjson.loads(text)
+
+
+def _turns(record: dict[str, Any]) -> list[Turn]:
+    """The record's turns: each assistant message with the preceding user message's images."""
+    sizes = [tuple(s) for s in record.get("image_sizes") or []]
+    originals = [tuple(s) for s in record.get("original_sizes") or []]
+    turns, seen, pending, instruction = [], 0, [], ""
+    for message in record.get("messages") or []:
+        parts = message.get("content") or []
+        if message.get("role") == "user":
+            count = sum(p.get("type") == "image" for p in parts)
+            pending = list(range(seen, seen + count))
+            seen += count
+            texts = [p.get("text", "") for p in parts if p.get("type") == "text"]
+            instruction = texts[-1] if texts else ""
+        elif message.get("role") == "assistant":
+            answer = "".join(p.get("text", "") for p in parts if p.get("type") == "text")
+            turns.append(
+                Turn(
+                    len(turns) + 1,
+                    instruction,
+                    answer,
+                    [sizes[k] for k in pending if k < len(sizes)],
+                    [originals[k] for k in pending if k < len(originals)],
+                )
+            )
+    return turns
+
+
+def _token_counter(ctx: BuildContext) -> tuple[TokenCounter, str]:
+    recorded = ctx.manifest.get("options", {}).get("tokenizer")
+    if recorded and Path(recorded).exists():
+        return TokenCounter(Path(recorded)), "tokenizer"
+    return TokenCounter(None), "estimated"
+
+
+def _convention_hint(box: tuple[float, float, float, float], original: tuple[int, int] | None) -> str:
+    """What a box that leaves the model image fits instead, as a guess at the convention it was made in."""
+    _, _, x2, y2 = box
+    if original and x2 <= original[0] + EDGE_TOLERANCE and y2 <= original[1] + EDGE_TOLERANCE:
+        return f"fits the original {original[0]}x{original[1]} image: original pixels instead of the model's?"
+    if max(x2, y2) <= 1000 + EDGE_TOLERANCE:
+        return "fits a 0-1000 grid: relative coordinates (qwen3) in an absolute format?"
+    return "fits no known image space"
+
+
+def _outside(box: tuple[float, float, float, float], size: tuple[int, int]) -> bool:
+    x1, y1, x2, y2 = box
+    return min(x1, y1) < -EDGE_TOLERANCE or x2 > size[0] + EDGE_TOLERANCE or y2 > size[1] + EDGE_TOLERANCE
+
+
+def scan(ctx: BuildContext) -> Scan:
+    return ctx.cached("scan", lambda: _scan(ctx))
+
+
+def _scan(ctx: BuildContext) -> Scan:
+    result = Scan()
+    count_tokens, result.token_counting = _token_counter(ctx)
+    options = ctx.manifest.get("options", {})
+    checked_images: dict[str, bool] = {}
+    total = int(ctx.manifest.get("samples") or 0)
+    with progress_bar("audit: build records", total=total, enabled=ctx.show_progress) as advance:
+        for name, line, record in _records(ctx):
+            where = {
+                "record_id": record.get("id"),
+                "task": record.get("task"),
+                "file": name,
+                "line": line,
+                "file_line": f"{name}:{line}",
+            }
+            processor = record.get("processor") or options.get("processor") or "qwen2.5-vl"
+            factor = PROCESSOR_PRESETS[processor].factor if processor in PROCESSOR_PRESETS else 28
+            box_format = record.get("box_format") or options.get("box_format") or "omnipt"
+            tokens = sum((w // factor) * (h // factor) for w, h in record.get("image_sizes") or [])
+            for k, (size, original) in enumerate(
+                zip(record.get("image_sizes") or [], record.get("original_sizes") or [], strict=False)
+            ):
+                if processor not in PROCESSOR_PRESETS:
+                    continue
+                expected = model_image_size(
+                    tuple(original),
+                    processor,
+                    min_pixels=options.get("min_pixels"),
+                    max_pixels=options.get("max_pixels"),
+                )
+                if tuple(size) != expected:
+                    result.resize.append(
+                        {
+                            **where,
+                            "image_index": k,
+                            "detail": f"image {k} is given as {size[0]}x{size[1]} but {processor} resizes "
+                            f"{original[0]}x{original[1]} to {expected[0]}x{expected[1]}",
+                        }
+                    )
+            for image in record.get("images") or []:
+                if image not in checked_images:
+                    checked_images[image] = Path(image).is_file()
+                if not checked_images[image]:
+                    result.missing_images.append(
+                        {**where, "image": image, "detail": f"image not found: {image}"}
+                    )
+            for turn in _turns(record):
+                tokens += count_tokens(turn.instruction) + count_tokens(turn.answer)
+                size = turn.sizes[0] if turn.sizes else None
+                original = turn.originals[0] if turn.originals else None
+                parsed = parse_answer(turn.answer, box_format, size)
+                if parsed.format_status == "exact" and parsed.box_count:
+                    result.box_tasks.add(where["task"])
+                if parsed.format_status != "exact":
+                    finding = {
+                        **where,
+                        "turn": turn.index,
+                        "format_status": parsed.format_status,
+                        "layouts": ",".join(parsed.layouts),
+                        "unparsed": parsed.unparsed,
+                        "detail": f"turn {turn.index}: format {parsed.format_status} "
+                        f"(layouts {','.join(parsed.layouts) or 'none'}, {parsed.unparsed} unreadable "
+                        f"fragment(s)): {turn.answer[:80]!r}",
+                    }
+                    if parsed.format_status == "other":
+                        result.unparsable.append(finding)
+                    else:  # no box at all: fine for a caption or count, not for a box task (decided later)
+                        result.unparsed_by_task[where["task"]].append(finding)
+                if size is None:
+                    continue
+                for text, role in ((turn.answer, "answer"), (turn.instruction, "prompt")):
+                    boxes = (
+                        parsed.answer.boxes()
+                        if role == "answer"
+                        else parse_answer(text, box_format, size).answer.boxes()
+                    )
+                    for box in boxes:
+                        if _outside(box.corners, size):
+                            corners = ", ".join(f"{v:g}" for v in box.corners)
+                            result.outside.append(
+                                {
+                                    **where,
+                                    "turn": turn.index,
+                                    "role": role,
+                                    "box": list(box.corners),
+                                    "detail": f"turn {turn.index} {role} box ({corners}) leaves the "
+                                    f"{size[0]}x{size[1]} model image; "
+                                    f"{_convention_hint(box.corners, original)}",
+                                }
+                            )
+            result.tokens[where["task"]].append(tokens)
+            if tokens > ctx.context:
+                result.over_context.append(
+                    {
+                        **where,
+                        "tokens": tokens,
+                        "detail": f"{tokens} tokens exceed the {ctx.context}-token context",
+                    }
+                )
+            advance(1)
+    return result
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pl.DataFrame:
+    if not rows:
+        return pl.DataFrame(schema=dict.fromkeys([*columns, "detail"], pl.String))
+    return pl.DataFrame(rows, infer_schema_length=None).select(
+        [*[c for c in columns if c in rows[0]], "detail"]
+    )
+
+
+LINK = ["record_id", "task", "file", "line", "file_line"]
+
+
+def answer_unparsable(ctx: BuildContext) -> pl.DataFrame:
+    found = scan(ctx)
+    rows = list(found.unparsable)
+    for task in sorted(found.box_tasks):
+        rows += found.unparsed_by_task.get(task, [])
+    rows.sort(key=lambda r: (r["file"], r["line"], r["turn"]))
+    return _frame(rows, [*LINK, "turn", "format_status", "layouts", "unparsed"])
+
+
+def answer_box_outside_model_image(ctx: BuildContext) -> pl.DataFrame:
+    return _frame(scan(ctx).outside, [*LINK, "turn", "role", "box"])
+
+
+def image_size_not_processor_resize(ctx: BuildContext) -> pl.DataFrame:
+    return _frame(scan(ctx).resize, [*LINK, "image_index"])
+
+
+def build_image_missing(ctx: BuildContext) -> pl.DataFrame:
+    return _frame(scan(ctx).missing_images, [*LINK, "image"])
+
+
+def record_over_context(ctx: BuildContext) -> pl.DataFrame:
+    return _frame(scan(ctx).over_context, [*LINK, "tokens"])
+
+
+def build_file_modified(ctx: BuildContext) -> pl.DataFrame:
+    rows = []
+    for name, digest in sorted(ctx.manifest.get("files", {}).items()):
+        path = ctx.path / name
+        if not path.is_file():
+            rows.append({"file": name, "detail": f"{name} is listed in the manifest but missing"})
+        elif file_sha256(path) != digest:
+            rows.append({"file": name, "detail": f"{name} changed since the build (SHA-256 differs)"})
+    return _frame(rows, ["file"])
+
+
+def token_statistics(tokens: list[int], context: int) -> dict[str, float | int]:
+    """The builder's per-task token statistics (see ``_Stats.summary`` in the builder)."""
+    ordered = sorted(tokens)
+
+    def pct(p: float) -> int:
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else 0
+
+    return {
+        "min": ordered[0] if ordered else 0,
+        "mean": round(sum(ordered) / len(ordered), 1) if ordered else 0,
+        "p50": pct(0.5),
+        "p95": pct(0.95),
+        "max": ordered[-1] if ordered else 0,
+        "over_context": sum(t > context for t in ordered),
+    }
+
+
+def _modified_tasks(ctx: BuildContext) -> set[str]:
+    modified = build_file_modified(ctx)
+    return {
+        f.split("/")[1] for f in modified["file"].to_list() if f.startswith("native/") and f.count("/") >= 2
+    }
+
+
+def token_stats_mismatch(ctx: BuildContext) -> pl.DataFrame:
+    found = scan(ctx)
+    built_with = ctx.manifest.get("token_counting", "")
+    counted_alike = built_with.startswith("tokenizer") == (found.token_counting == "tokenizer")
+    if not counted_alike:
+        tokenizer = ctx.manifest.get("options", {}).get("tokenizer")
+        return _frame(
+            [
+                {
+                    "task": "*",
+                    "detail": f"the build counted tokens with the tokenizer {tokenizer}, which is not here: "
+                    "token statistics were not compared (estimates used for lengths)",
+                }
+            ],
+            ["task"],
+        )
+    # The manifest's context, not --context: it is the one the manifest's over_context counts against.
+    context = int(ctx.manifest.get("options", {}).get("context_tokens") or 32768)
+    modified = _modified_tasks(ctx)
+    rows = []
+    for task, stats in sorted(ctx.manifest.get("tasks", {}).items()):
+        if task in modified:
+            continue  # reported as a modified file; its statistics describe the file as built
+        recorded = stats.get("tokens", {})
+        got = token_statistics(found.tokens.get(task, []), context)
+        differing = [k for k in STAT_KEYS if not math.isclose(float(recorded.get(k, 0)), float(got[k]))]
+        samples = len(found.tokens.get(task, []))
+        if samples != stats.get("samples", 0):
+            differing.insert(0, "samples")
+        if differing:
+            parts = ", ".join(
+                f"{k} {stats.get('samples') if k == 'samples' else recorded.get(k)} -> "
+                f"{samples if k == 'samples' else got[k]}"
+                for k in differing
+            )
+            rows.append({"task": task, "detail": f"{task}: manifest vs records: {parts}"})
+    return _frame(rows, ["task"])
+
+
+def _bin_labels() -> list[str]:
+    labels = [f"{lo}-{hi}" for lo, hi in itertools.pairwise(TOKEN_BINS)]
+    return [*labels, f">={TOKEN_BINS[-1]}"]
+
+
+def token_lengths(ctx: BuildContext) -> pl.DataFrame:
+    found = scan(ctx)
+    rows = []
+    labels = _bin_labels()
+    for task, tokens in sorted(found.tokens.items()):
+        frame = pl.DataFrame({"tokens": tokens}, schema={"tokens": pl.Int64})
+        index = frame.select(
+            pl.sum_horizontal([(pl.col("tokens") >= edge).cast(pl.Int32) for edge in TOKEN_BINS[1:]]).alias(
+                "bin"
+            )
+        )["bin"]
+        counts = index.value_counts().sort("bin")
+        for k, n in counts.iter_rows():
+            rows.append(
+                {
+                    "task": task,
+                    "tokens": labels[k],
+                    "low": TOKEN_BINS[k],
+                    "records": n,
+                    "detail": f"{task}: {n} record(s) of {labels[k]} tokens (context {ctx.context})",
+                }
+            )
+    return _frame(rows, ["task", "tokens", "low", "records"])
+
+
+def task_balance(ctx: BuildContext) -> pl.DataFrame:
+    tasks = ctx.manifest.get("tasks", {})
+    total = sum(int(s.get("samples", 0)) for s in tasks.values()) or 1
+    rows = []
+    for task, stats in sorted(tasks.items(), key=lambda item: (-int(item[1].get("samples", 0)), item[0])):
+        n = int(stats.get("samples", 0))
+        datasets = ", ".join(f"{d}:{c}" for d, c in sorted(stats.get("by_dataset", {}).items())) or "-"
+        rows.append(
+            {
+                "task": task,
+                "samples": n,
+                "share": round(n / total, 4),
+                "datasets": datasets,
+                "detail": f"{task}: {n} sample(s), {100 * n / total:.1f}% of the build ({datasets})",
+            }
+        )
+    return _frame(rows, ["task", "samples", "share", "datasets"])
+
+
+CHECKS = [
+    Check(
+        "answer_unparsable",
+        "error",
+        BUILD,
+        "Answers that do not parse exactly in the build's box format (parse_answer format_status is not "
+        "'exact'; in tasks whose answers hold boxes, an answer with none counts too).",
+        answer_unparsable,
+    ),
+    Check(
+        "answer_box_outside_model_image",
+        "error",
+        BUILD,
+        "Boxes in an answer or prompt that leave the image the model sees: another coordinate convention "
+        "(original pixels, a 0-1000 grid, corners read as x,y,w,h).",
+        answer_box_outside_model_image,
+    ),
+    Check(
+        "image_size_not_processor_resize",
+        "error",
+        BUILD,
+        "Records whose image_sizes are not what the processor makes of original_sizes: boxes would be "
+        "scaled to the wrong image.",
+        image_size_not_processor_resize,
+    ),
+    Check(
+        "build_image_missing",
+        "warning",
+        BUILD,
+        "Images a record names that do not exist here.",
+        build_image_missing,
+    ),
+    Check(
+        "record_over_context",
+        "warning",
+        BUILD,
+        "Records longer (image + text tokens) than the model's context: a trainer truncates or drops them.",
+        record_over_context,
+    ),
+    Check(
+        "token_stats_mismatch",
+        "warning",
+        BUILD,
+        "Tasks whose manifest token statistics differ from the records' recomputed ones.",
+        token_stats_mismatch,
+    ),
+    Check(
+        "build_file_modified",
+        "warning",
+        BUILD,
+        "Files that changed (or vanished) since the build wrote its manifest.",
+        build_file_modified,
+    ),
+    Check("token_lengths", "info", BUILD, "Records per token length, per task.", token_lengths),
+    Check("task_balance", "info", BUILD, "Samples per task.", task_balance),
+]

@@ -1,0 +1,220 @@
+"""The audit report: ``audit.json`` (the checks and their findings) and ``index.html`` (a summary table,
+plots drawn with matplotlib's Agg backend and embedded as PNG, and the first findings of every check)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from omnipt_data import __version__
+from omnipt_data.audit.base import BUILD, CheckResult
+
+SHOWN_IN_HTML = 50
+SEVERITY_COLOURS = {"error": "#c0392b", "warning": "#d68910", "info": "#2e86c1"}
+LINK_ORDER = ("file_line", "record_id", "sequence", "frame_uid", "box_uid", "image", "task")
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: the report is written to files
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(figure: Any) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
+    _pyplot().close(figure)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _bars(
+    title: str, labels: list[str], values: list[float], xlabel: str, ylabel: str, colours: Any = None
+) -> str:
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7.5, 3.2))
+    axis.bar(range(len(values)), values, color=colours or "#2e86c1")
+    axis.set_xticks(
+        range(len(labels)),
+        labels,
+        rotation=45 if len(labels) > 6 else 0,
+        ha="right" if len(labels) > 6 else "center",
+    )
+    axis.set_title(title)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    return _png(figure)
+
+
+def _findings_plot(results: list[CheckResult]) -> str:
+    flagged = [r for r in results if r.severity != "info"]
+    return _bars(
+        "Findings per check",
+        [r.name for r in flagged],
+        [r.count for r in flagged],
+        "",
+        "findings",
+        [SEVERITY_COLOURS[r.severity] for r in flagged],
+    )
+
+
+def _distribution(result: CheckResult | None, label: str, value: str, title: str, xlabel: str) -> str | None:
+    if result is None or not result.findings:
+        return None
+    rows = result.findings
+    return _bars(title, [str(r[label]) for r in rows], [r[value] for r in rows], xlabel, value)
+
+
+def _token_plot(context: Any) -> str | None:
+    from omnipt_data.audit.builds import scan
+
+    tokens = scan(context).tokens
+    if not any(tokens.values()):
+        return None
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7.5, 3.2))
+    everything = [t for values in tokens.values() for t in values]
+    high = max(max(everything), context.context) * 1.1
+    low = max(1, min(everything) * 0.9)
+    import numpy as np
+
+    edges = np.geomspace(low, high, 40)
+    for task, values in sorted(tokens.items()):
+        if values:
+            axis.hist(values, bins=edges, histtype="step", linewidth=1.5, label=f"{task} ({len(values)})")
+    axis.axvline(
+        context.context, color=SEVERITY_COLOURS["error"], linestyle="--", label=f"context {context.context}"
+    )
+    axis.set_xscale("log")
+    axis.set_title("Tokens per record (images + text) against the context")
+    axis.set_xlabel("tokens")
+    axis.set_ylabel("records")
+    axis.legend(fontsize=8)
+    return _png(figure)
+
+
+def plots(results: list[CheckResult], kind: str, context: Any) -> list[tuple[str, str]]:
+    """(title, base64 PNG) of every plot the results allow."""
+    by_name = {r.name: r for r in results}
+    drawn: list[tuple[str, str | None]] = [("Findings per check", _findings_plot(results))]
+    if kind == BUILD:
+        drawn += [
+            ("Token lengths", _token_plot(context)),
+            (
+                "Task balance",
+                _distribution(by_name.get("task_balance"), "task", "samples", "Samples per task", "task"),
+            ),
+        ]
+    else:
+        drawn += [
+            (
+                "Class distribution",
+                _distribution(
+                    by_name.get("class_distribution"), "category", "boxes", "Boxes per category", "category"
+                ),
+            ),
+            (
+                "Box sizes",
+                _distribution(
+                    by_name.get("box_size_distribution"), "height_px", "boxes", "Box heights", "pixels"
+                ),
+            ),
+            (
+                "Aspect ratios",
+                _distribution(
+                    by_name.get("aspect_ratio_distribution"),
+                    "aspect",
+                    "boxes",
+                    "Box aspect ratios",
+                    "width / height",
+                ),
+            ),
+            (
+                "Track lengths",
+                _distribution(by_name.get("track_lengths"), "length", "tracks", "Track lengths", "frames"),
+            ),
+        ]
+    return [(title, png) for title, png in drawn if png is not None]
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return html.escape("" if value is None else str(value))
+
+
+def _findings_table(result: CheckResult) -> str:
+    rows = result.findings[:SHOWN_IN_HTML]
+    if not rows:
+        return "<p class='none'>No findings.</p>"
+    columns = [c for c in LINK_ORDER if c in rows[0]] + ["detail"]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    more = (
+        f"<p class='more'>{result.count - len(rows)} more in audit.json"
+        + (" (truncated there too)" if result.truncated else "")
+        + "</p>"
+        if result.count > len(rows)
+        else ""
+    )
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
+td, th { border: 1px solid #ccc; padding: 3px 6px; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+.sev { color: white; padding: 1px 6px; border-radius: 3px; font-size: 0.85em; }
+.error { background: #c0392b; } .warning { background: #d68910; } .info { background: #2e86c1; }
+.plots img { max-width: 48%; margin: 0.5%; border: 1px solid #eee; }
+.none, .more { color: #666; font-style: italic; }
+"""
+
+
+def render_html(target: Path, kind: str, results: list[CheckResult], figures: list[tuple[str, str]]) -> str:
+    summary_rows = "".join(
+        f"<tr><td><a href='#{r.name}'>{r.name}</a></td>"
+        f"<td><span class='sev {r.severity}'>{r.severity}</span></td>"
+        f"<td>{r.count}</td><td>{html.escape(r.description)}</td></tr>"
+        for r in results
+    )
+    images = "".join(
+        f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{png}'></figure>"
+        for title, png in figures
+    )
+    sections = "".join(
+        f"<h3 id='{r.name}'>{r.name} <span class='sev {r.severity}'>{r.severity}</span> {r.count}</h3>"
+        f"<p>{html.escape(r.description)}</p>{_findings_table(r)}"
+        for r in results
+    )
+    flagged = {s: sum(r.count for r in results if r.severity == s) for s in ("error", "warning")}
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>Audit of {html.escape(target.name)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>Audit of {kind} {html.escape(str(target))}</h1>"
+        f"<p>{flagged['error']} error and {flagged['warning']} warning finding(s); "
+        f"omnipt-data {__version__}.</p>"
+        f"<h2>Checks</h2><table><tr><th>check</th><th>severity</th><th>findings</th><th>what</th></tr>"
+        f"{summary_rows}</table><h2>Plots</h2><div class='plots'>{images}</div>"
+        f"<h2>Findings</h2>{sections}</body></html>"
+    )
+
+
+def write_report(audit: Any, context: Any) -> None:
+    """Write ``audit.json`` and ``index.html`` into the audit's report folder."""
+    folder = Path(audit.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = [r.to_json() for r in audit.results]
+    (folder / "audit.json").write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+    figures = plots(audit.results, audit.kind, context)
+    (folder / "index.html").write_text(
+        render_html(audit.target, audit.kind, audit.results, figures), encoding="utf-8"
+    )
