@@ -164,3 +164,29 @@ def test_ray_engine_gives_byte_identical_builds(stores, tmp_path):
     assert _digest(tmp_path / "local") == _digest(tmp_path / "ray")
     manifest = json.loads((tmp_path / "ray" / "manifest.json").read_text())
     assert manifest["samples"] > 0 and manifest["tasks"]["mot_step"]["samples"] > 0
+
+
+def test_materialize_writes_the_images_the_model_sees(stores, tmp_path):
+    from PIL import Image as PILImage
+
+    out = tmp_path / "m"
+    build(
+        BuildOptions(
+            stage="sft",
+            stores=stores,
+            out=out,
+            tasks=["mot_step"],
+            materialize=True,
+            max_pixels=128 * 28 * 28,
+            show_progress=False,
+        )
+    )
+    records = _records(out / "native" / "mot_step")
+    files = sorted((out / "images").iterdir())
+    assert len(files) == len({p for r in records for p in r["images"]}) > 0
+    for record in records[:5]:
+        for path, size in zip(record["images"], record["image_sizes"], strict=True):
+            assert Path(path).parent == out.resolve() / "images"
+            with PILImage.open(path) as image:
+                assert list(image.size) == size
+    assert not list((out / "images").glob("*.partial"))

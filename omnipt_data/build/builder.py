@@ -10,10 +10,11 @@ folder renamed into place at the end: an error leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import re
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -69,6 +70,7 @@ class BuildOptions:
     tokenizer: Path | None = None
     overwrite: bool = False
     show_progress: bool = True
+    materialize: bool = False  # write the resized frames/crops under OUT/images and point the samples there
     engine: str = "local"  # "ray": a Ray Data pipeline sharded by scene (see engines.py)
     ray_address: str | None = None
 
@@ -157,10 +159,15 @@ class _Shards:
 
 
 class Renderer:
-    """Turns drafts into native records: phrasing, resizing, box text, messages, solution."""
+    """Turns drafts into native records: phrasing, resizing, box text, messages, solution.
 
-    def __init__(self, options: BuildOptions):
+    With ``staging`` (the build's temporary folder), images are materialised: resized to what the model
+    sees, written once under ``staging/images`` and referenced at their final place ``OUT/images``.
+    """
+
+    def __init__(self, options: BuildOptions, staging: Path | None = None):
         self.options = options
+        self.staging = staging if options.materialize else None
         self.box_format = normalize_box_format(options.box_format)
         if options.processor not in PROCESSOR_PRESETS:
             raise OmniptError(
@@ -180,6 +187,28 @@ class Renderer:
         if isinstance(value, Answer):
             return render_answer(scale_answer(value, original, model), self.box_format, model)
         return value
+
+    def _materialized(self, image: Image) -> Image:
+        """The image resized to the model's size under OUT/images (same original size: boxes unchanged)."""
+        if self.staging is None:
+            return image
+        from PIL import Image as PILImage
+
+        size = self.model_size(image.size)
+        name = f"{hashlib.sha256(image.path.encode()).hexdigest()[:20]}_{size[0]}x{size[1]}.jpg"
+        staged = self.staging / "images" / name
+        if not staged.exists():
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                partial = staged.with_name(f"{name}.{os.getpid()}.partial")  # workers may race on one image
+                with PILImage.open(image.path) as source:
+                    source.convert("RGB").resize(size, PILImage.Resampling.BICUBIC).save(
+                        partial, "JPEG", quality=95
+                    )
+                os.replace(partial, staged)
+            except OSError as exc:
+                raise OmniptError(f"{image.path}: cannot materialise ({exc})") from None
+        return Image(str(Path(self.options.out).resolve() / "images" / name), image.size, image.label)
 
     def _content(self, template: Template, images: list[Image], instruction: str) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
@@ -202,6 +231,7 @@ class Renderer:
         images, sizes, originals, tokens = [], [], [], 0
         solution = None
         for turn in draft.turns:
+            turn = replace(turn, images=[self._materialized(i) for i in turn.images])
             original = turn.images[0].size
             model = self.model_size(original)
             context = {k: self._text(v, original, model) for k, v in turn.context.items()}
@@ -270,10 +300,10 @@ def build(options: BuildOptions) -> dict[str, Any]:
     if missing:
         raise OmniptError(f"templates name unknown sampler(s) {missing}; samplers: {', '.join(SAMPLERS)}")
     sources = [BuildSource(p) for p in options.stores]
-    renderer = Renderer(options)
     count_tokens = TokenCounter(options.tokenizer)
     stats: dict[str, _Stats] = {t.task: _Stats() for t in templates}
     with atomic_directory(options.out, overwrite=options.overwrite) as tmp:
+        renderer = Renderer(options, staging=tmp)
         shards = _Shards(tmp, options.stage, options.shard_size)
         try:
             with progress_bar(
@@ -284,7 +314,7 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     task_stats = stats[template.task]
                     for source in sources:
                         if options.engine == "ray":
-                            rendered = render_source_on_ray(template, source, params, options)
+                            rendered = render_source_on_ray(template, source, params, options, staging=tmp)
                         else:
                             rendered = render_source(
                                 template, source, params, options, renderer, count_tokens

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -51,11 +52,17 @@ def render_source(
 
 
 def _render_units(
-    batch: dict[str, Any], template: Template, path: str, params: dict[str, Any], options: BuildOptions
+    batch: dict[str, Any],
+    template: Template,
+    path: str,
+    params: dict[str, Any],
+    options: BuildOptions,
+    staging: str | None,
 ) -> dict[str, list[Any]]:
     from omnipt_data.build.builder import Renderer, TokenCounter
 
-    renderer, count_tokens = Renderer(options), TokenCounter(options.tokenizer)
+    renderer = Renderer(options, staging=Path(staging) if staging else None)
+    count_tokens = TokenCounter(options.tokenizer)
     out: dict[str, list[Any]] = {"dataset": [], "record": [], "tokens": []}
     for kind, key in zip(batch["kind"], batch["key"], strict=True):
         unit: Unit = (str(kind), str(key))
@@ -85,7 +92,11 @@ def connect_ray(address: str | None) -> None:
 
 
 def render_source_on_ray(
-    template: Template, source: BuildSource, params: dict[str, Any], options: BuildOptions
+    template: Template,
+    source: BuildSource,
+    params: dict[str, Any],
+    options: BuildOptions,
+    staging: Path | None = None,
 ) -> Iterator[Rendered]:
     """The same records as :func:`render_source`, rendered by Ray Data, one task per unit."""
     import ray.data
@@ -97,7 +108,13 @@ def render_source_on_ray(
     dataset = ray.data.from_items([{"kind": kind, "key": key} for kind, key in units]).map_batches(
         _render_units,
         batch_size=1,
-        fn_kwargs={"template": template, "path": str(source.path), "params": params, "options": options},
+        fn_kwargs={
+            "template": template,
+            "path": str(source.path),
+            "params": params,
+            "options": options,
+            "staging": str(staging) if staging else None,
+        },
     )
     for row in dataset.iter_rows():
         yield str(row["dataset"]), orjson.loads(bytes(row["record"])), int(row["tokens"])
