@@ -190,3 +190,20 @@ def test_materialize_writes_the_images_the_model_sees(stores, tmp_path):
             with PILImage.open(path) as image:
                 assert list(image.size) == size
     assert not list((out / "images").glob("*.partial"))
+
+
+def test_every_task_of_every_stage_builds_from_the_synthetic_world(small_world, tmp_path):
+    from omnipt_data.synth import WRITERS
+
+    _, world = small_world
+    stores = [
+        convert(fmt, world / fmt, tmp_path / "stores" / fmt, show_progress=False).store.path
+        for fmt in WRITERS
+        if (world / fmt).is_dir() and any((world / fmt).iterdir())
+    ]
+    assert len(stores) == 14
+    for stage in STAGES:
+        manifest = build(BuildOptions(stage=stage, stores=stores, out=tmp_path / stage, show_progress=False))
+        empty = [task for task, stats in manifest["tasks"].items() if stats["samples"] == 0]
+        assert not empty, f"{stage}: no samples for {empty}"
+        assert set(manifest["tasks"]) == {t.task for t in load_templates(stage)}

@@ -53,7 +53,7 @@ def reid_pair(
             same = persons[(row["person_uid"],)].filter(pl.col("image_uid") != row["image_uid"])
             positive = rng.random() < 0.5 and same.height > 0
             if positive:
-                other_cams = same.filter(pl.col("camera") != row["camera"])
+                other_cams = same.filter(pl.col("camera").ne_missing(row["camera"]))
                 pool = other_cams if other_cams.height else same
                 other = pool.row(rng.randrange(pool.height), named=True)
             else:
