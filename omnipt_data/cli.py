@@ -9,6 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from omnipt_data.errors import OmniptError
@@ -47,10 +48,14 @@ def synth(
     render: Annotated[
         bool, typer.Option(help="Render JPEG frames (--no-render writes annotations only).")
     ] = True,
+    defects: Annotated[
+        str, typer.Option(help="Plant known defects for audits: KIND,... or 'all' (see world.json).")
+    ] = "",
     overwrite: Overwrite = False,
 ) -> None:
     """Generate the synthetic pedestrian world and write it in native dataset formats."""
     from omnipt_data.synth import WorldConfig, synthesize
+    from omnipt_data.synth.defects import parse_defects
 
     config = WorldConfig(
         seed=seed,
@@ -63,7 +68,14 @@ def synth(
         fps=fps,
     )
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
-    world = synthesize(out_dir, config, formats=chosen, render=render, overwrite=overwrite)
+    world = synthesize(
+        out_dir,
+        config,
+        formats=chosen,
+        render=render,
+        overwrite=overwrite,
+        defects=parse_defects(defects, render=render),
+    )
     tracks = world.boxes.select("scene", "track_id").n_unique()
     out.print(
         f"[green]wrote[/] {out_dir}: {len(world.scenes)} scenes x {views} view(s) x {frames} frames, "
@@ -99,10 +111,8 @@ def convert(
         format_name, source, out_dir, options=options, overwrite=overwrite, show_progress=not quiet
     )
     counts = result.store.manifest["counts"]
-    out.print(
-        f"[green]wrote[/] {out_dir}: {counts['frames']} frames, {counts['boxes']} boxes, "
-        f"{counts['tracks']} tracks, {counts['sequences']} sequences"
-    )
+    shown = ("sequences", "frames", "boxes", "tracks", "identities", "persons", "expressions", "semantics")
+    out.print(f"[green]wrote[/] {out_dir}: " + ", ".join(f"{counts[k]} {k}" for k in shown if counts[k]))
     if result.skipped_rows:
         err.print(f"[yellow]skipped {result.skipped_rows} malformed row(s)[/]; see manifest.json 'problems'")
         for line in result.store.manifest["problems"]["examples"][:5]:
@@ -219,6 +229,13 @@ def build(
     ] = None,
     context_tokens: Annotated[int, typer.Option(help="Model context, for the token statistics.")] = 32768,
     tokenizer: Annotated[Path | None, typer.Option(help="Local tokenizer for exact token counts.")] = None,
+    materialize: Annotated[
+        bool, typer.Option(help="Write the resized frames/crops under OUT/images and reference those.")
+    ] = False,
+    engine: Annotated[str, typer.Option(help="local, or ray (Ray Data, sharded by scene).")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: RAY_ADDRESS, else a local instance).")
+    ] = None,
     overwrite: Overwrite = False,
     quiet: Quiet = False,
 ) -> None:
@@ -245,6 +262,9 @@ def build(
         tokenizer=tokenizer,
         overwrite=overwrite,
         show_progress=not quiet,
+        engine=engine,
+        ray_address=ray_address,
+        materialize=materialize,
     )
     manifest = run_build(options)
     table = Table(title=f"{stage} build -> {out_dir}")
@@ -264,11 +284,14 @@ def demo(
         "runs/demo"
     ),
     seed: Annotated[int, typer.Option(help="Seed of the synthetic world.")] = 0,
+    train: Annotated[
+        bool, typer.Option(help="Train, track, evaluate and pre-label (--no-train: the data steps only).")
+    ] = True,
 ) -> None:
     """Run the main job on the embedded default: the synthetic world, end to end."""
     from omnipt_data.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out)
+    run_demo(out_dir, seed=seed, console=out, train=train)
 
 
 def _register_optional_commands() -> None:
@@ -284,6 +307,22 @@ def _register_optional_commands() -> None:
     app.command("eval", help="Score tracker results: HOTA, CLEAR, Identity (TrackEval), CRTrack, captions.")(
         eval_command
     )
+    from omnipt_data.view.cli import view_command
+
+    app.command("view", help="Load a store, a build or predictions into FiftyOne; --launch opens the App.")(
+        view_command
+    )
+    from omnipt_data.audit.cli import audit_command
+
+    app.command("audit", help="Audit a store or a build: checks, audit.json and an HTML report with plots.")(
+        audit_command
+    )
+    from omnipt_data.train.cli import train_app
+
+    app.add_typer(train_app, name="train")
+    from omnipt_data.annotate.cli import review_app
+
+    app.add_typer(review_app, name="review")
 
 
 _register_optional_commands()
@@ -293,7 +332,7 @@ def main() -> None:
     try:
         app()
     except OmniptError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

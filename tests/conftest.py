@@ -37,3 +37,25 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from omnipt_data.model import build_tiny_qwen_vl
 
     return build_tiny_qwen_vl(tmp_path_factory.mktemp("tiny-qwen-vl") / "model", seed=0)
+
+
+def check_malformed(fmt: str, case: str, file: str, line: int | None, problem: str, tmp_path: Path):
+    """Converting ``tests/data/malformed/<case>`` fails at ``file:line`` naming ``problem`` and what was
+    expected, leaves nothing behind, and ``--lenient`` skips and counts exactly that one bad row."""
+    from omnipt_data.convert import convert
+    from omnipt_data.errors import InputError
+    from omnipt_data.readers import ReadOptions
+
+    source = TEST_DATA / "malformed" / case
+    out = tmp_path / "store"
+    with pytest.raises(InputError) as error:
+        convert(fmt, source, out, show_progress=False)
+    assert error.value.path == source / file and error.value.line == line
+    where = f"{file}:{line}:" if line is not None else f"{file}: "
+    assert problem in str(error.value) and where in str(error.value)
+    assert "expected" in str(error.value)
+    assert list(tmp_path.iterdir()) == []  # no store, no temporary folder
+    result = convert(fmt, source, out, options=ReadOptions(lenient=True), show_progress=False)
+    assert result.skipped_rows == 1
+    assert result.store.manifest["problems"]["examples"][0].endswith(str(error.value).split(": ", 1)[1])
+    return result

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SMALL_WORLD, TEST_DATA
+from conftest import SMALL_WORLD, TEST_DATA, check_malformed
 from typer.testing import CliRunner
 
 from omnipt_data.cli import app
 from omnipt_data.convert import convert
-from omnipt_data.errors import InputError
 from omnipt_data.readers import ReadOptions, detect_format
 from omnipt_data.store import Store
 from omnipt_data.synth import WorldConfig, synthesize
@@ -501,19 +500,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_malformed_input_names_file_and_line_and_leaves_nothing(case, tmp_path):
     fmt, file, line, problem = MALFORMED[case]
-    source = TEST_DATA / "malformed" / case
-    assert detect_format(source) == fmt
-    out = tmp_path / "store"
-    with pytest.raises(InputError) as error:
-        convert(fmt, source, out, show_progress=False)
-    assert error.value.path == source / file and error.value.line == line
-    where = f"{file}:{line}:" if line is not None else f"{file}: "
-    assert problem in str(error.value) and where in str(error.value)
-    assert "expected" in str(error.value)
-    assert list(tmp_path.iterdir()) == []  # no store, no temporary folder
-    # lenient mode skips and counts the bad file, line or image, and says where it was
-    result = convert(fmt, source, out, options=ReadOptions(lenient=True), show_progress=False)
-    assert result.skipped_rows == 1
-    assert result.store.manifest["problems"]["examples"][0].endswith(str(error.value).split(": ", 1)[1])
+    assert detect_format(TEST_DATA / "malformed" / case) == fmt
+    result = check_malformed(fmt, case, file, line, problem, tmp_path)
     counts = result.store.manifest["counts"]
     assert counts["frames"] + counts["identities"] == (0 if case == "coco_truncated_json" else 1)

@@ -11,7 +11,7 @@ import shutil
 
 import polars as pl
 import pytest
-from conftest import SMALL_WORLD, TEST_DATA
+from conftest import SMALL_WORLD, TEST_DATA, check_malformed
 from typer.testing import CliRunner
 
 from omnipt_data.cli import app
@@ -395,18 +395,7 @@ MALFORMED = {
 @pytest.mark.parametrize(("case", "fmt"), sorted(MALFORMED))
 def test_malformed_referring_input_names_file_and_line_and_leaves_nothing(case, fmt, tmp_path):
     file, line, problem = MALFORMED[case, fmt]
-    source = TEST_DATA / "malformed" / case
-    out = tmp_path / "store"
-    with pytest.raises(InputError) as error:
-        convert(fmt, source, out, show_progress=False)
-    assert error.value.path == source / file and error.value.line == line
-    assert problem in str(error.value) and f"{file}:{line}:" in str(error.value)
-    assert "expected" in str(error.value)
-    assert list(tmp_path.iterdir()) == []  # no store, no temporary folder
-    # lenient mode skips and counts the bad row, and says where it was
-    result = convert(fmt, source, out, options=ReadOptions(lenient=True), show_progress=False)
-    assert result.skipped_rows == 1
-    assert result.store.manifest["problems"]["examples"][0].endswith(str(error.value).split(": ", 1)[1])
+    check_malformed(fmt, case, file, line, problem, tmp_path)
 
 
 def test_crtrack_eval_lenient_keeps_the_first_box(tmp_path):
