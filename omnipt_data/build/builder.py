@@ -235,7 +235,8 @@ class Renderer:
             original = turn.images[0].size
             model = self.model_size(original)
             context = {k: self._text(v, original, model) for k, v in turn.context.items()}
-            context["format_hint"] = self.hints[self.box_format]
+            context["format_hint"] = self.hints[self.box_format]["hint"]
+            context["format_hint_plain"] = self.hints[self.box_format]["plain"]
             instruction = template.instruction(rng, context)
             if isinstance(turn.answer, Answer):
                 scaled = scale_answer(turn.answer, original, model)

@@ -3,8 +3,9 @@
 A template names the sampler (the code that draws samples from a store), its parameters, and several
 phrasings of the instruction; a build draws one phrasing per sample with the build's seed. Placeholders
 in a phrasing (``{n_frames}``, ``{given}``, ``{sentence}``, ``{format_hint}``, ...) are filled from what
-the sampler provides; ``{format_hint}`` comes from ``templates/box_formats.toml`` for the chosen box
-format. Adding a phrasing or a task that reuses a sampler is a data change.
+the sampler provides; ``{format_hint}`` (boxes with ids) and ``{format_hint_plain}`` (boxes alone) come
+from ``templates/box_formats.toml`` for the chosen box format. Adding a phrasing or a task that reuses a
+sampler is a data change.
 
 Fields: ``task``, ``stage``, ``sampler``, ``description``, ``instructions`` (list of phrasings),
 optional ``system``, ``image_label`` (how each image is introduced, e.g. ``"Frame {n}:"``),
@@ -110,7 +111,7 @@ def load_templates(stage: str, tasks: list[str] | None = None, root: Path | None
     return templates
 
 
-def format_hints(root: Path | None = None) -> dict[str, str]:
-    """How each box format is described to the model (``{format_hint}``)."""
+def format_hints(root: Path | None = None) -> dict[str, dict[str, str]]:
+    """How each box format is described to the model: ``{format: {"hint": ..., "plain": ...}}``."""
     path = (root or templates_root()) / "box_formats.toml"
-    return {name: entry["hint"] for name, entry in tomllib.loads(path.read_text(encoding="utf-8")).items()}
+    return tomllib.loads(path.read_text(encoding="utf-8"))
