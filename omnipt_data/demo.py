@@ -137,15 +137,19 @@ def run_demo(out: Path, *, seed: int = 0, console: Console, train: bool = True) 
         f"(a 1 M-parameter model after minutes on a CPU) -> {out / 'reports' / 'eval.json'}",
     )
 
-    clip = out / "new-clip"
+    clip = out / "new-clip" / "world"
     synthesize(
         clip, WorldConfig(seed=seed + 1, scenes=1, frames=12, views=1), formats=("mot",), overwrite=True
     )
-    frames = next((clip / "mot").glob("*/*/img1"))
+    video = out / "new-clip" / "frames" / "clip-01"  # unlabeled frames, as a camera would give them
+    video.mkdir(parents=True, exist_ok=True)
+    for image in sorted((clip / "mot").glob("*/*/img1/*.jpg")):
+        if not (video / image.name).exists():
+            os.link(image, video / image.name)
     predictions = out / "stores" / "predictions"
     labelled = prelabel(
         runner,
-        frames.parent.parent,
+        video.parent,
         predictions,
         tasks=("tracks", "captions"),
         length=6,
