@@ -106,9 +106,10 @@ def bench_convert_mot(work: Path, scenes: int) -> None:
     floor = time.perf_counter() - started
     assert sum(f.height for f in frames) == boxes
 
+    # Datumaro's mot_seq merges the sequences of one import by frame number: one import per sequence
     datumaro = {"seconds": 0.0, "boxes": 0}
-    for split in sorted((world / "mot").iterdir()):
-        part = peer("datumaro", str(split), "mot_seq")
+    for sequence in sorted(world.glob("mot/*/*")):
+        part = peer("datumaro", str(sequence), "mot_seq")
         datumaro["seconds"] += part["seconds"]
         datumaro["boxes"] += part["boxes"]
     console.print(f"  MOT input: {boxes} boxes; Datumaro read {datumaro['boxes']}")
