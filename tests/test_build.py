@@ -207,3 +207,27 @@ def test_every_task_of_every_stage_builds_from_the_synthetic_world(small_world, 
         empty = [task for task, stats in manifest["tasks"].items() if stats["samples"] == 0]
         assert not empty, f"{stage}: no samples for {empty}"
         assert set(manifest["tasks"]) == {t.task for t in load_templates(stage)}
+
+
+def test_long_videos_become_conversations_whose_last_frame_seeds_the_next_turn(stores, tmp_path):
+    build(
+        BuildOptions(
+            stage="sft",
+            stores=stores,
+            out=tmp_path / "b",
+            tasks=["clip_track"],
+            show_progress=False,
+            params={"clip_track.turns": 2, "clip_track.length": 4, "clip_track.stride": 3},
+        )
+    )
+    record = _records(tmp_path / "b" / "native" / "clip_track")[0]
+    roles = [m["role"] for m in record["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant"] and len(record["images"]) == 8
+    first_answer = parse_answer(record["messages"][1]["content"][0]["text"], "omnipt", (308, 168)).answer
+    last_frame = dict(first_answer.frame_items())[(None, 4)]
+    second_prompt = "".join(p.get("text", "") for p in record["messages"][2]["content"])
+    given = parse_answer(second_prompt, "omnipt", (308, 168)).answer.boxes()
+    assert [b.corners for b in given] == [b.corners for b in last_frame]
+    assert [b.track_id for b in given] == [b.track_id for b in last_frame]
+    # the second clip starts on the first clip's last frame
+    assert record["images"][3] == record["images"][4]
