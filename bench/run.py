@@ -66,6 +66,24 @@ def omnipt(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+def synth_world(out: Path, *, scenes: int, frames: int, people: int, formats: str) -> None:
+    """A synthetic world without images (the peers read annotations only)."""
+    omnipt(
+        "synth",
+        "--out",
+        str(out),
+        "--scenes",
+        str(scenes),
+        "--frames",
+        str(frames),
+        "--people",
+        str(people),
+        "--no-render",
+        "--formats",
+        formats,
+    )
+
+
 def timed_rss(args: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of a command, through GNU time."""
     started = time.perf_counter()
@@ -80,20 +98,7 @@ def bench_convert_mot(work: Path, scenes: int) -> None:
     from omnipt_data.convert import convert
 
     world = work / "mot-world"
-    omnipt(
-        "synth",
-        "--out",
-        str(world),
-        "--scenes",
-        str(scenes),
-        "--frames",
-        "600",
-        "--people",
-        "30",
-        "--no-render",
-        "--formats",
-        "mot",
-    )
+    synth_world(world, scenes=scenes, frames=600, people=30, formats="mot")
     for det in world.glob("mot/*/*/det"):  # Datumaro's mot_seq reads gt only: compare like with like
         shutil.rmtree(det)
     started = time.perf_counter()
@@ -139,20 +144,7 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
     from omnipt_data.convert import convert
 
     world = work / "coco-world"
-    omnipt(
-        "synth",
-        "--out",
-        str(world),
-        "--scenes",
-        str(scenes),
-        "--frames",
-        "600",
-        "--people",
-        "30",
-        "--no-render",
-        "--formats",
-        "coco",
-    )
+    synth_world(world, scenes=scenes, frames=600, people=30, formats="coco")
     coco = world / "coco"
     for keypoints in coco.glob("annotations/person_keypoints_*.json"):
         keypoints.unlink()  # one annotation file per split for every tool
@@ -234,20 +226,7 @@ def bench_build_memory(work: Path, scenes: int) -> None:
     results = {}
     for factor in (1, 10):
         world, store = work / f"build-world-{factor}", work / f"build-store-{factor}"
-        omnipt(
-            "synth",
-            "--out",
-            str(world),
-            "--scenes",
-            str(scenes * factor),
-            "--frames",
-            "120",
-            "--people",
-            "20",
-            "--no-render",
-            "--formats",
-            "mot",
-        )
+        synth_world(world, scenes=scenes * factor, frames=120, people=20, formats="mot")
         omnipt("convert", "mot", str(world / "mot"), "--out", str(store), "-q")
         # sizes are needed for boxes in model space, and a no-render world has none on disk: seqinfo has them
         seconds, rss = timed_rss(
@@ -313,20 +292,7 @@ def bench_eval(work: Path, scenes: int) -> None:
     from omnipt_data.evaluate.mot import evaluate_mot
 
     world = work / "eval-world"
-    omnipt(
-        "synth",
-        "--out",
-        str(world),
-        "--scenes",
-        str(scenes),
-        "--frames",
-        "300",
-        "--people",
-        "20",
-        "--no-render",
-        "--formats",
-        "mot",
-    )
+    synth_world(world, scenes=scenes, frames=300, people=20, formats="mot")
     gt_root = world / "mot" / "train"
     pred = work / "eval-pred"
     _noisy_results(gt_root, pred)

@@ -41,7 +41,7 @@ import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
 from omnipt_data.readers.base import Batch, ReadOptions, Unit, decode_lines, file_size, image_size
-from omnipt_data.readers.mot import IMAGE_EXTENSIONS, mot_boxes, parse_mot_file
+from omnipt_data.readers.mot import list_images, mot_boxes, parse_mot_file
 from omnipt_data.schema import SOURCE_GT, frame_uid, sequence_uid
 
 DATASET = "BenSMOT"
@@ -113,16 +113,6 @@ def _names(folder: Path) -> tuple[str, str]:
     """The sequence's split and ``<category>/<sequence>`` key from its place in the tree."""
     split = folder.parent.parent.name if folder.parent.parent.name in SPLITS else "train"
     return split, f"{folder.parent.name}/{folder.name}"
-
-
-def _list_images(folder: Path) -> dict[int, str]:
-    images: dict[int, str] = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            stem, ext = os.path.splitext(entry.name)
-            if ext.lower() in IMAGE_EXTENSIONS and stem.isdigit():
-                images[int(stem)] = entry.name
-    return images
 
 
 # --- the per-sequence files ------------------------------------------------------------------------
@@ -383,7 +373,7 @@ class BenSmotReader:
         gt = folder / "gt" / "gt.txt"
         rows = parse_mot_file(gt, None, problems) if gt.is_file() else None
         image_folder = folder / "imgs"
-        images = _list_images(image_folder) if image_folder.is_dir() else None
+        images = list_images(image_folder) if image_folder.is_dir() else None
         if images is not None and rows is not None:
             rows = self._keep_imaged(gt, rows, images, image_folder, problems)
         if images:

@@ -34,6 +34,7 @@ import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.readers.base import Batch, ReadOptions, Unit, image_size
+from omnipt_data.readers.mot import IMAGE_EXTENSIONS
 
 SPLIT_FOLDERS: dict[str, str] = {
     "bounding_box_train": "train",
@@ -41,7 +42,6 @@ SPLIT_FOLDERS: dict[str, str] = {
     "bounding_box_test": "gallery",
     "gt_bbox": "gt_bbox",
 }
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 BATCH_IMAGES = 5000
 SNIFF_IMAGES = 20
 JUNK_PID = -1

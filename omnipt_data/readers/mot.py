@@ -269,7 +269,7 @@ def infer_split(folder: Path) -> str:
     return parent if parent in SPLITS else "train"
 
 
-def _list_images(folder: Path) -> dict[int, str]:
+def list_images(folder: Path) -> dict[int, str]:
     """Frame index -> file name for the images of a sequence (6- or 8-digit names alike)."""
     images: dict[int, str] = {}
     with os.scandir(folder) as entries:
@@ -379,7 +379,7 @@ class MotReader:
                 int(r["frame"].max() or 0) for r in (gt_rows, det_rows) if r is not None and r.height
             )
         image_folder = unit.path / info.image_dir
-        images = _list_images(image_folder) if image_folder.is_dir() else None
+        images = list_images(image_folder) if image_folder.is_dir() else None
         width, height = info.width, info.height
         if images and (width is None or height is None):
             width, height = image_size(image_folder / images[min(images)])
