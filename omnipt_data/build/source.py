@@ -79,17 +79,14 @@ class BuildSource:
             .sort("frame_index")
             .collect()
         )
-        return (
-            frames.with_columns(
-                pl.struct("dataset", "image_path")
-                .map_elements(
-                    lambda r: self.image_path(r["dataset"], r["image_path"]), return_dtype=pl.String
-                )
-                .alias("abs_path")
-            )
-            if frames.height
-            else frames.with_columns(pl.lit(None, pl.String).alias("abs_path"))
-        )
+        return frames.with_columns(self.absolute_path().alias("abs_path"))
+
+    def absolute_path(self) -> pl.Expr:
+        """``image_path`` joined to its dataset's image root; kept as is where it is absolute (merged
+        stores) or where the store names no root."""
+        path = pl.col("image_path")
+        root = pl.col("dataset").replace_strict(self.roots, default=None, return_dtype=pl.String)
+        return pl.when(root.is_null() | path.str.starts_with("/")).then(path).otherwise(root + "/" + path)
 
     def boxes(self, frame_uids: pl.Series) -> pl.DataFrame:
         return self.store.scan("boxes").filter(pl.col("frame_uid").is_in(frame_uids.implode())).collect()
