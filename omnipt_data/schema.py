@@ -170,6 +170,11 @@ def sequence_uid(dataset: str, split: str, sequence: str, view: str | None = Non
     return f"{base}/{view}" if view else base
 
 
+def view_sequence_name(sequence: str, view: str | None) -> str:
+    """One view of a scene named as a sequence of its own (per-view tracking and results files)."""
+    return f"{sequence}_{view}" if view else sequence
+
+
 def frame_uid(seq_uid: str, frame_index: int) -> str:
     """A frame's uid: its sequence uid and 1-based index."""
     return f"{seq_uid}#{frame_index}"

@@ -11,12 +11,8 @@ from omnipt_data.errors import OmniptError
 from omnipt_data.evaluate.mot import evaluate_sequences
 from omnipt_data.evaluate.motchallenge import read_pred
 from omnipt_data.evaluate.report import EvalResult
+from omnipt_data.schema import view_sequence_name
 from omnipt_data.store import Store
-
-
-def result_name(sequence: str, view: str | None) -> str:
-    """The results file a sequence's view is expected in (as the tracking runner names it)."""
-    return f"{sequence}_{view}" if view else sequence
 
 
 def store_gt_arrays(store: Path) -> dict[str, tuple[np.ndarray, int]]:
@@ -42,7 +38,7 @@ def store_gt_arrays(store: Path) -> dict[str, tuple[np.ndarray, int]]:
     out = {}
     for sequence, view, length in lengths.sort("sequence", "view").iter_rows():
         part = rows.filter((pl.col("sequence") == sequence) & (pl.col("view").eq_missing(view)))
-        out[result_name(sequence, view)] = (part.drop("sequence", "view").to_numpy(), int(length))
+        out[view_sequence_name(sequence, view)] = (part.drop("sequence", "view").to_numpy(), int(length))
     return out
 
 

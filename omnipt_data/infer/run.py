@@ -29,7 +29,7 @@ from omnipt_data.errors import OmniptError
 from omnipt_data.infer.inputs import LoadedInput, load_input
 from omnipt_data.infer.tracker import ClipTracker, PromptMaker, SequenceInput, SequenceResult, _template
 from omnipt_data.rewards import iou_matrix, match_boxes
-from omnipt_data.schema import SOURCE_PREDICTION_PREFIX
+from omnipt_data.schema import SOURCE_PREDICTION_PREFIX, view_sequence_name
 from omnipt_data.store import write_json, write_store
 
 ATTRIBUTE_NAMES = ("upper_color", "lower_color", "bag")
@@ -85,7 +85,7 @@ def _per_view(sequences: list[SequenceInput]) -> list[SequenceInput]:
     out = []
     for s in sequences:
         for view, images in s.views.items():
-            out.append(SequenceInput(f"{s.name}_{view}" if view else s.name, {"": images}))
+            out.append(SequenceInput(view_sequence_name(s.name, view), {"": images}))
     return out
 
 
@@ -193,9 +193,7 @@ def _track_samples(
     loaded: LoadedInput, results: list[SequenceResult]
 ) -> Iterator[tuple[SequenceResult, int, Any, Image]]:
     """(result, track id, the track's middle observation, its frame) for every predicted track."""
-    frames = {
-        f"{s.name}_{v}" if v else s.name: images for s in loaded.sequences for v, images in s.views.items()
-    }
+    frames = {seq.name: seq.views[""] for seq in _per_view(loaded.sequences)}
     for result in results:
         by_track: dict[int, list] = {}
         for t in result.tracks:
@@ -255,9 +253,7 @@ def find_interactions(
     """``sft/smot`` on consecutive clips; the model's ids are mapped onto the predicted tracks through
     the clip's first frame (Hungarian on IoU >= 0.5): (result, track, other track, label)."""
     template = _template("sft", "smot")
-    frames = {
-        f"{s.name}_{v}" if v else s.name: images for s in loaded.sequences for v, images in s.views.items()
-    }
+    frames = {seq.name: seq.views[""] for seq in _per_view(loaded.sequences)}
     jobs = []
     for result in results:
         images = frames.get(result.name, [])
@@ -309,7 +305,7 @@ def label_sequences(
     results = ClipTracker(runner, prompts, length=length).track(_per_view(loaded.sequences))
     labels.unparsed = sum(r.unparsed for r in results)
     uid_of = {
-        f"{scene}_{view}" if view else scene: uid
+        view_sequence_name(scene, view): uid
         for scene, views in loaded.scenes.items()
         for view, uid in views.items()
     }
