@@ -119,14 +119,15 @@ def run_track(
     tracker = ClipTracker(runner, prompts or PromptMaker(), length=length)
     started = time.perf_counter()
     summary: dict[str, Any] = {"sequences": 0, "boxes": 0, "unparsed": 0}
+    jobs = _referring_jobs(loaded, expression)
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        if expression is None and not _has_expressions(loaded):
+        if not jobs:
             results = tracker.track(_per_view(loaded.sequences))
             for result in results:
                 (tmp / f"{result.name}.txt").write_text(_mot_lines(result))
         else:
             results = []
-            for sentence, sequences in _referring_jobs(loaded, expression):
+            for sentence, sequences in jobs:
                 found = tracker.track_referring(sequences, sentence)
                 for seq, result in zip(sequences, found, strict=True):
                     if len(seq.views) > 1:
@@ -154,10 +155,6 @@ def run_track(
     return summary
 
 
-def _has_expressions(loaded: LoadedInput) -> bool:
-    return any(True for _ in _store_expressions(loaded))
-
-
 def _store_expressions(loaded: LoadedInput) -> Iterator[tuple[str, str]]:
     """(scene name, sentence) of the store's expressions, for the scenes being tracked."""
     from omnipt_data.store import Store
@@ -170,13 +167,13 @@ def _store_expressions(loaded: LoadedInput) -> Iterator[tuple[str, str]]:
             yield row["sequence"], row["sentence"]
 
 
-def _referring_jobs(loaded: LoadedInput, expression: str | None) -> Iterator[tuple[str, list[SequenceInput]]]:
+def _referring_jobs(loaded: LoadedInput, expression: str | None) -> list[tuple[str, list[SequenceInput]]]:
+    """(sentence, sequences) to track by reference: the given sentence over every sequence, else the
+    store's own expressions; empty for plain MOT."""
     if expression is not None:
-        yield expression, loaded.sequences
-        return
+        return [(expression, loaded.sequences)]
     by_name = {s.name: s for s in loaded.sequences}
-    for scene, sentence in _store_expressions(loaded):
-        yield sentence, [by_name[scene]]
+    return [(sentence, [by_name[scene]]) for scene, sentence in _store_expressions(loaded)]
 
 
 def _crop(image: Image, box: tuple[float, float, float, float]) -> Any:
