@@ -9,8 +9,9 @@ import pytest
 from omnipt_data.synth import World, WorldConfig, synthesize
 
 PROJECT = Path(__file__).resolve().parents[1]
-FIXTURES = PROJECT.parent / "shared" / "fixtures"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+# real sample files travel with the repository (tests/data/real/PROVENANCE.md names their sources)
+FIXTURES = TEST_DATA / "real"
 
 SMALL_WORLD = WorldConfig(
     seed=7, scenes=3, frames=24, views=2, people=6, width=320, height=180, static_fraction=0.25
@@ -19,7 +20,7 @@ SMALL_WORLD = WorldConfig(
 
 @pytest.fixture(scope="session")
 def fixtures() -> Path:
-    assert FIXTURES.is_dir(), f"the shared fixtures are expected at {FIXTURES}"
+    assert FIXTURES.is_dir(), f"the real sample files are expected at {FIXTURES}"
     return FIXTURES
 
 

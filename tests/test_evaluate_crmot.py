@@ -13,7 +13,7 @@ from omnipt_data.cli import app
 from omnipt_data.errors import InputError
 from omnipt_data.evaluate import COMBINED, evaluate_crmot, evaluate_crmot_arrays, load_crtrack
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data" / "real"
 CRTRACK = FIXTURES / "crtrack"
 
 

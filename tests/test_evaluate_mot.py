@@ -24,7 +24,7 @@ from omnipt_data.evaluate import (
     read_pred,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "data" / "real"
 TUD = FIXTURES / "mot15" / "TUD-Campus"
 
 # MOTChallenge devkit (evaluateTracking, MOT15) on the CEM demo result for TUD-Campus, as printed in the
