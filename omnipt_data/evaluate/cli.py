@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from omnipt_data.evaluate.report import EvalResult
 
 TASKS = ("mot", "rmot", "crmot", "captions", "interactions")
+# The protocols each task offers, its default first.
+TASK_PROTOCOLS = {
+    "mot": ("trackeval", "devkit"),
+    "rmot": ("trackeval", "refer-kitti"),
+    "crmot": ("devkit",),
+    "captions": ("coco-caption", "bensmot"),
+    "interactions": ("micro",),
+}
 PLOT_NAME = "hota_alpha.png"
 
 
@@ -30,20 +38,28 @@ def run_task(
     frame_offset: int = 0,
     pred_frame_offset: int = 0,
     pred_box_format: str = "xyxy",
+    protocol: str | None = None,
 ) -> EvalResult:
-    """Dispatch one evaluation task (see :data:`TASKS`); TrackEval is imported only here."""
+    """Dispatch one evaluation task (see :data:`TASKS`); ``protocol`` picks among a task's
+    :data:`TASK_PROTOCOLS` (default: the first). TrackEval is imported only when a task uses it."""
     from omnipt_data.evaluate.captions import evaluate_captions, evaluate_interactions
     from omnipt_data.evaluate.crmot import evaluate_crmot
     from omnipt_data.evaluate.mot import BENCHMARKS, evaluate_mot, evaluate_rmot
 
+    if task not in TASKS:
+        raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+    choices = TASK_PROTOCOLS[task]
+    protocol = protocol or choices[0]
+    if protocol not in choices:
+        raise OmniptError(f"task {task} has no protocol {protocol!r} (expected one of {', '.join(choices)})")
     if task == "mot" and (Path(gt) / "manifest.json").is_file():
         from omnipt_data.evaluate.store_gt import evaluate_store
 
-        return evaluate_store(gt, pred)
+        return evaluate_store(gt, pred, protocol=protocol)
     if task == "mot":
         if benchmark is not None and benchmark not in BENCHMARKS:
             raise OmniptError(f"unknown benchmark {benchmark!r} (expected one of {', '.join(BENCHMARKS)})")
-        return evaluate_mot(gt, pred, benchmark=benchmark, frame_offset=frame_offset)
+        return evaluate_mot(gt, pred, benchmark=benchmark, frame_offset=frame_offset, protocol=protocol)
     if task == "rmot":
         return evaluate_rmot(gt, pred, frame_offset=frame_offset, pred_frame_offset=pred_frame_offset)
     if task == "crmot":
@@ -102,6 +118,16 @@ def eval_command(
             "--pred-box-format", help="crmot result boxes: xyxy (as CRTrack releases them) or xywh."
         ),
     ] = "xyxy",
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="How figures are computed: mot: trackeval (default) or devkit (the MOTChallenge MATLAB "
+            "devkit's CLEAR MOT and IDF1); rmot: trackeval (expressions pooled) or refer-kitti (HOTA per "
+            "expression, as TransRMOT/TempRMOT report it); captions: coco-caption (default) or bensmot "
+            "(SMOTer's released scorer).",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate results against ground truth: HOTA/CLEAR/IDF1 (TrackEval), CVRIDF1/CVRMA, caption metrics."""
     from omnipt_data.evaluate.report import plot_alpha_curves, print_table, write_csv, write_json
@@ -119,6 +145,7 @@ def eval_command(
             frame_offset=frame_offset,
             pred_frame_offset=pred_frame_offset,
             pred_box_format=pred_box_format,
+            protocol=protocol,
         )
         print_table(result, console)
         if json_out is not None:

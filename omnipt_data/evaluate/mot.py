@@ -27,15 +27,13 @@ matches whole trajectories (IDF1 = 2 IDTP / (GT + predictions)).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from trackeval.datasets import MotChallenge2DBox
-from trackeval.metrics import CLEAR, HOTA, Count, Identity
-from trackeval.utils import TrackEvalException
 
 from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.evaluate.motchallenge import (
@@ -64,63 +62,74 @@ MOT_CLASS_IDS = {
     "crowd": 13,
 }
 MOT_KEY_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDSW", "CLR_FP", "CLR_FN", "MT", "ML")
-ALPHAS: tuple[float, ...] = tuple(float(a) for a in HOTA().array_labels)
+# TrackEval's HOTA localisation thresholds (``HOTA().array_labels``), without importing TrackEval.
+ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.arange(0.05, 0.99, 0.05))
+PROTOCOLS = ("trackeval", "devkit")
 
 SequenceArrays = tuple[np.ndarray, np.ndarray, int]
 
 
-class _InMemoryMotChallenge(MotChallenge2DBox):
-    """TrackEval's MOTChallenge dataset class without its file discovery: the preprocessing and the IoU
-    are the class's own methods, the raw data comes from arrays."""
+@functools.cache
+def _dataset_class() -> type:
+    """TrackEval's MOTChallenge dataset class without its file discovery (TrackEval imported here only,
+    so that the CLI starts without it)."""
+    from trackeval.datasets import MotChallenge2DBox
 
-    def __init__(self, benchmark: str) -> None:
-        # The parent constructor locates seqmaps and files on disk; only the attributes its preprocessing
-        # reads are set here.
-        self.benchmark = benchmark
-        self.do_preproc = True
-        self.class_name_to_class_id = dict(MOT_CLASS_IDS)
-        self.valid_class_numbers = list(MOT_CLASS_IDS.values())
-        self.class_list = ["pedestrian"]
-        self.should_classes_combine = False
-        self.use_super_categories = False
+    class InMemoryMotChallenge(MotChallenge2DBox):  # type: ignore[misc]
+        __init__ = _dataset_init
+        raw_data = _raw_data
 
-    def raw_data(self, name: str, gt: np.ndarray, pred: np.ndarray, length: int) -> dict[str, Any]:
-        """The dict ``MotChallenge2DBox.get_raw_seq_data`` returns for files holding these rows."""
-        raw: dict[str, Any] = {
-            key: [None] * length
-            for key in (
-                "gt_ids",
-                "gt_classes",
-                "gt_dets",
-                "gt_crowd_ignore_regions",
-                "gt_extras",
-                "tracker_ids",
-                "tracker_classes",
-                "tracker_dets",
-                "tracker_confidences",
-                "similarity_scores",
-            )
-        }
-        gt_split = _split_by_frame(gt, length)
-        pred_split = _split_by_frame(pred, length)
-        for t in range(length):
-            g = gt_split[t]
-            p = pred_split[t]
-            raw["gt_ids"][t] = g[:, 1].astype(int)
-            raw["gt_classes"][t] = g[:, 7].astype(int)
-            raw["gt_dets"][t] = np.array(g[:, 2:6], dtype=float)
-            raw["gt_crowd_ignore_regions"][t] = np.empty((0, 4))
-            raw["gt_extras"][t] = {"zero_marked": g[:, 6].astype(int)}
-            raw["tracker_ids"][t] = p[:, 1].astype(int)
-            raw["tracker_classes"][t] = np.ones(len(p), dtype=int)
-            raw["tracker_dets"][t] = np.array(p[:, 2:6], dtype=float)
-            raw["tracker_confidences"][t] = np.array(p[:, 6], dtype=float)
-            raw["similarity_scores"][t] = self._calculate_similarities(
-                raw["gt_dets"][t], raw["tracker_dets"][t]
-            )
-        raw["num_timesteps"] = length
-        raw["seq"] = name
-        return raw
+    return InMemoryMotChallenge
+
+
+def _dataset_init(self: Any, benchmark: str) -> None:
+    """The preprocessing and the IoU are TrackEval's own methods, the raw data comes from arrays."""
+    # The parent constructor locates seqmaps and files on disk; only the attributes its preprocessing
+    # reads are set here.
+    self.benchmark = benchmark
+    self.do_preproc = True
+    self.class_name_to_class_id = dict(MOT_CLASS_IDS)
+    self.valid_class_numbers = list(MOT_CLASS_IDS.values())
+    self.class_list = ["pedestrian"]
+    self.should_classes_combine = False
+    self.use_super_categories = False
+
+
+def _raw_data(self: Any, name: str, gt: np.ndarray, pred: np.ndarray, length: int) -> dict[str, Any]:
+    """The dict ``MotChallenge2DBox.get_raw_seq_data`` returns for files holding these rows."""
+    raw: dict[str, Any] = {
+        key: [None] * length
+        for key in (
+            "gt_ids",
+            "gt_classes",
+            "gt_dets",
+            "gt_crowd_ignore_regions",
+            "gt_extras",
+            "tracker_ids",
+            "tracker_classes",
+            "tracker_dets",
+            "tracker_confidences",
+            "similarity_scores",
+        )
+    }
+    gt_split = _split_by_frame(gt, length)
+    pred_split = _split_by_frame(pred, length)
+    for t in range(length):
+        g = gt_split[t]
+        p = pred_split[t]
+        raw["gt_ids"][t] = g[:, 1].astype(int)
+        raw["gt_classes"][t] = g[:, 7].astype(int)
+        raw["gt_dets"][t] = np.array(g[:, 2:6], dtype=float)
+        raw["gt_crowd_ignore_regions"][t] = np.empty((0, 4))
+        raw["gt_extras"][t] = {"zero_marked": g[:, 6].astype(int)}
+        raw["tracker_ids"][t] = p[:, 1].astype(int)
+        raw["tracker_classes"][t] = np.ones(len(p), dtype=int)
+        raw["tracker_dets"][t] = np.array(p[:, 2:6], dtype=float)
+        raw["tracker_confidences"][t] = np.array(p[:, 6], dtype=float)
+        raw["similarity_scores"][t] = self._calculate_similarities(raw["gt_dets"][t], raw["tracker_dets"][t])
+    raw["num_timesteps"] = length
+    raw["seq"] = name
+    return raw
 
 
 def _split_by_frame(rows: np.ndarray, length: int) -> list[np.ndarray]:
@@ -205,6 +214,8 @@ METRIC_FAMILIES = ("HOTA", "CLEAR", "Identity", "Count")
 
 
 def _metrics(threshold: float, families: Sequence[str]) -> dict[str, Any]:
+    from trackeval.metrics import CLEAR, HOTA, Count, Identity
+
     config = {"THRESHOLD": threshold, "PRINT_CONFIG": False}
     makers = {
         "HOTA": HOTA,
@@ -240,7 +251,9 @@ def evaluate_sequences(
         raise OmniptError("no sequences to evaluate")
     if COMBINED in sequences:
         raise OmniptError(f"a sequence may not be called {COMBINED}")
-    dataset = _InMemoryMotChallenge(benchmark)
+    from trackeval.utils import TrackEvalException
+
+    dataset = _dataset_class()(benchmark)
     metrics = _metrics(threshold, families)
     per_sequence: dict[str, dict[str, Any]] = {}
     for name, (gt_rows, pred_rows, length) in sequences.items():
@@ -271,7 +284,8 @@ def evaluate_sequences(
         for key, metric in metrics.items()
     }
     rows[COMBINED], curves[COMBINED] = _row(combined, metrics)
-    return EvalResult(task=task, rows=rows, key_metrics=MOT_KEY_METRICS, curves=curves)
+    protocol = dict.fromkeys(families, "trackeval")
+    return EvalResult(task=task, rows=rows, key_metrics=MOT_KEY_METRICS, curves=curves, protocol=protocol)
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -400,17 +414,29 @@ def evaluate_mot(
     benchmark: str | None = None,
     frame_offset: int = 0,
     threshold: float = 0.5,
+    protocol: str = "trackeval",
 ) -> EvalResult:
     """Evaluate MOTChallenge files (layouts in :func:`discover`).
 
     ``benchmark`` picks the preprocessing (``MOT15``, ``MOT16``, ``MOT17``, ``MOT20``); by default MOT15
     when every ground truth uses the 10-column MOT15 layout, else MOT17. Without ``seqinfo.ini`` a
     sequence lasts up to its last annotated or predicted frame. ``frame_offset`` is added to every frame
-    of both files (1 for 0-based files).
+    of both files (1 for 0-based files). ``protocol``: ``trackeval`` (HOTA, CLEAR, Identity as TrackEval
+    computes them) or ``devkit`` (CLEAR MOT and ID measures as the MOTChallenge MATLAB devkit computes
+    them, see :mod:`omnipt_data.evaluate.devkit`; no HOTA).
     """
+    if protocol not in PROTOCOLS:
+        raise OmniptError(f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})")
     files = discover(gt, pred)
     sequences, chosen = load_sequences(files, benchmark=benchmark, frame_offset=frame_offset)
-    result = evaluate_sequences(sequences, benchmark=chosen, threshold=threshold, task="mot")
+    if protocol == "devkit":
+        from omnipt_data.evaluate.devkit import evaluate_devkit
+
+        result = evaluate_devkit(
+            {name: (g, p) for name, (g, p, _) in sequences.items()}, benchmark=chosen, threshold=threshold
+        )
+    else:
+        result = evaluate_sequences(sequences, benchmark=chosen, threshold=threshold, task="mot")
     result.notes.append(f"benchmark {chosen} preprocessing")
     return result
 
