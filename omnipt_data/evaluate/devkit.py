@@ -41,7 +41,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from omnipt_data.errors import OmniptError
 from omnipt_data.evaluate.report import COMBINED, EvalResult
@@ -106,6 +105,8 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
     pred, pred_frames = _sort_by_frame(
         np.asarray(pred, dtype=np.float64).reshape(-1, max(6, np.shape(pred)[-1]))
     )
+    from scipy.optimize import linear_sum_assignment
+
     gt_ids, gt_count = _renumber(gt[:, 1])
     pred_ids, _ = _renumber(pred[:, 1])
     last_gt = int(gt_frames[-1]) if len(gt) else 0
@@ -220,6 +221,8 @@ def id_measures(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> 
     pred, pred_frames = _sort_by_frame(
         np.asarray(pred, dtype=np.float64).reshape(-1, max(6, np.shape(pred)[-1]))
     )
+    from scipy.optimize import linear_sum_assignment
+
     gt_ids, gt_count = _renumber(gt[:, 1])
     pred_ids, pred_count = _renumber(pred[:, 1])
     frames = max(int(gt_frames[-1]) if len(gt) else 0, int(pred_frames[-1]) if len(pred) else 0)
@@ -248,6 +251,8 @@ def _id_ratios(counts: dict[str, int]) -> dict[str, Any]:
 def _min_cost_matches(distance: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Most pairs with ``distance <= threshold``, then the smallest total distance (Hungarian.m on a
     matrix whose forbidden pairs are Inf)."""
+    from scipy.optimize import linear_sum_assignment
+
     allowed = distance <= threshold
     if not allowed.any():
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
