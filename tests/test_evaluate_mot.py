@@ -43,6 +43,11 @@ DEVKIT_PERCENT = {
 DEVKIT_COUNTS = {"GT_IDs": 8, "MT": 1, "PT": 6, "ML": 1, "CLR_FP": 13, "CLR_FN": 150, "IDSW": 7, "Frag": 7}
 
 
+def write_rows(path: Path, rows: list[list[float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(",".join(f"{v:g}" for v in row) + "\n" for row in rows))
+
+
 def box_rows(track_boxes: dict[int, tuple[float, float]], frames: range) -> list[list[float]]:
     """Helper: constant 50x100 boxes at the given top-left corners, one per id and frame."""
     return [[f, tid, x, y, 50, 100, 1, 1, 1] for f in frames for tid, (x, y) in track_boxes.items()]
@@ -212,6 +217,62 @@ def test_non_pedestrian_classes_and_mot20() -> None:
         evaluate_sequences({"s": (gt, pred, 1)}, benchmark="MOT99")
 
 
+def trackeval_on_files(root: Path, sequences: dict, benchmark: str) -> dict:
+    """TrackEval itself, reading MOTChallenge files: ``{sequence or COMBINED_SEQ: {family: results}}``."""
+    import trackeval
+
+    gt_root, trackers = root / "gt", root / "trackers"
+    (gt_root / "seqmaps").mkdir(parents=True)
+    (gt_root / "seqmaps" / f"{benchmark}-train.txt").write_text("name\n" + "\n".join(sequences) + "\n")
+    for name, (gt, pred, length) in sequences.items():
+        folder = gt_root / f"{benchmark}-train" / name
+        write_rows(folder / "gt" / "gt.txt", gt.tolist())
+        (folder / "seqinfo.ini").write_text(f"[Sequence]\nname={name}\nseqLength={length}\n")
+        write_rows(trackers / f"{benchmark}-train" / "t" / "data" / f"{name}.txt", pred.tolist())
+    evaluator = trackeval.Evaluator(
+        {"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False, "OUTPUT_SUMMARY": False}
+        | {"OUTPUT_DETAILED": False, "PLOT_CURVES": False, "TIME_PROGRESS": False}
+    )
+    dataset = trackeval.datasets.MotChallenge2DBox(
+        {"GT_FOLDER": str(gt_root), "TRACKERS_FOLDER": str(trackers), "BENCHMARK": benchmark}
+        | {"SPLIT_TO_EVAL": "train", "TRACKERS_TO_EVAL": ["t"], "PRINT_CONFIG": False}
+    )
+    metrics = [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR(), trackeval.metrics.Identity()]
+    results, _ = evaluator.evaluate([dataset], metrics)
+    return {seq: res["pedestrian"] for seq, res in results["MotChallenge2DBox"]["t"].items()}
+
+
+@pytest.mark.parametrize("benchmark", ["MOT17", "MOT20"])
+def test_same_figures_as_trackeval_reading_the_files(tmp_path: Path, benchmark: str) -> None:
+    """Three noisy sequences with distractor classes, a non-MOT vehicle, zero-flagged rows, identity
+    swaps and clutter: every figure equals TrackEval's own, to the last bit."""
+    rng = np.random.default_rng(1)
+    classes = [1, 1, 1, 2, 7, 8, 12, 6]
+    sequences = {}
+    for k in range(3):
+        gt, pred = [], []
+        for f in range(1, 41):
+            for i in range(1, 9):
+                x, y = 60.0 * i + f, 30.0 * i
+                gt.append([f, i, x, y, 40, 80, 0 if i == 3 and f % 5 == 0 else 1, classes[i - 1], 1])
+                if rng.random() < 0.8:
+                    track = i if f < 20 or i % 2 else i + 100
+                    pred.append(
+                        [f, track, *np.round([x + rng.normal(0, 8), y + rng.normal(0, 8)], 2), 40, 80, 1]
+                    )
+            if rng.random() < 0.3:
+                pred.append([f, 500 + f, 300, 300, 30, 30, 1])
+        sequences[f"S{k}"] = (np.array(gt, float), np.array(pred, float), 40)
+    ours = evaluate_sequences(sequences, benchmark=benchmark)
+    theirs = trackeval_on_files(tmp_path, sequences, benchmark)
+    for name in [*sequences, COMBINED]:
+        reference = theirs["COMBINED_SEQ" if name == COMBINED else name]
+        for family in ("HOTA", "CLEAR", "Identity"):
+            for field, value in reference[family].items():
+                mine = ours.curves[name][field] if np.ndim(value) else ours.rows[name][field]
+                assert np.array_equal(mine, value), (name, family, field)
+
+
 def test_sequences_combine_by_pooling() -> None:
     """COMBINED pools detections: MOTA over both sequences is not the mean of the two MOTAs."""
     good = np.array(box_rows({1: (100, 100)}, range(1, 11)), dtype=float)
@@ -224,11 +285,6 @@ def test_sequences_combine_by_pooling() -> None:
 
 
 # --- referring MOT ----------------------------------------------------------------------------------
-
-
-def write_rows(path: Path, rows: list[list[float]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(",".join(f"{v:g}" for v in row) + "\n" for row in rows))
 
 
 def test_rmot_pools_expressions_and_reads_both_layouts(tmp_path: Path) -> None:

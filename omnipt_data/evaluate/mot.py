@@ -27,7 +27,6 @@ matches whole trajectories (IDF1 = 2 IDTP / (GT + predictions)).
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,77 +68,128 @@ PROTOCOLS = ("trackeval", "devkit")
 SequenceArrays = tuple[np.ndarray, np.ndarray, int]
 
 
-@functools.cache
-def _dataset_class() -> type:
-    """TrackEval's MOTChallenge dataset class without its file discovery (TrackEval imported here only,
-    so that the CLI starts without it)."""
-    from trackeval.datasets import MotChallenge2DBox
-
-    class InMemoryMotChallenge(MotChallenge2DBox):  # type: ignore[misc]
-        __init__ = _dataset_init
-        raw_data = _raw_data
-
-    return InMemoryMotChallenge
+_EPS = float(np.finfo("float").eps)
+# MotChallenge2DBox.get_preprocessed_seq_data: predictions matched to these classes are removed.
+_DISTRACTORS = {
+    "MOT16": (2, 7, 8, 12),
+    "MOT17": (2, 7, 8, 12),
+    "MOT20": (2, 6, 7, 8, 12),
+}
 
 
-def _dataset_init(self: Any, benchmark: str) -> None:
-    """The preprocessing and the IoU are TrackEval's own methods, the raw data comes from arrays."""
-    # The parent constructor locates seqmaps and files on disk; only the attributes its preprocessing
-    # reads are set here.
-    self.benchmark = benchmark
-    self.do_preproc = True
-    self.class_name_to_class_id = dict(MOT_CLASS_IDS)
-    self.valid_class_numbers = list(MOT_CLASS_IDS.values())
-    self.class_list = ["pedestrian"]
-    self.should_classes_combine = False
-    self.use_super_categories = False
+def _box_iou_pairs(gt_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
+    """IoU of ``xywh`` boxes row by row, operation for operation as TrackEval's ``_calculate_box_ious``
+    (so the values are the same to the last bit)."""
+    g = gt_boxes.copy()
+    p = pred_boxes.copy()
+    g[:, 2] = g[:, 0] + g[:, 2]
+    g[:, 3] = g[:, 1] + g[:, 3]
+    p[:, 2] = p[:, 0] + p[:, 2]
+    p[:, 3] = p[:, 1] + p[:, 3]
+    width = np.maximum(np.minimum(g[:, 2], p[:, 2]) - np.maximum(g[:, 0], p[:, 0]), 0)
+    height = np.maximum(np.minimum(g[:, 3], p[:, 3]) - np.maximum(g[:, 1], p[:, 1]), 0)
+    intersection = width * height
+    area1 = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
+    area2 = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
+    union = area1 + area2 - intersection
+    intersection[(area1 <= 0 + _EPS) | (area2 <= 0 + _EPS) | (union <= 0 + _EPS)] = 0
+    union[union <= 0 + _EPS] = 1
+    return intersection / union
 
 
-def _raw_data(self: Any, name: str, gt: np.ndarray, pred: np.ndarray, length: int) -> dict[str, Any]:
-    """The dict ``MotChallenge2DBox.get_raw_seq_data`` returns for files holding these rows."""
-    raw: dict[str, Any] = {
-        key: [None] * length
-        for key in (
-            "gt_ids",
-            "gt_classes",
-            "gt_dets",
-            "gt_crowd_ignore_regions",
-            "gt_extras",
-            "tracker_ids",
-            "tracker_classes",
-            "tracker_dets",
-            "tracker_confidences",
-            "similarity_scores",
-        )
-    }
-    gt_split = _split_by_frame(gt, length)
-    pred_split = _split_by_frame(pred, length)
+def _frame_pairs(gt_frames: np.ndarray, pred_frames: np.ndarray, length: int) -> tuple[np.ndarray, ...]:
+    """For frame-sorted rows: every (gt row, pred row) pair sharing a frame, gt-major within a frame, and
+    the frame bounds of the gt rows, pred rows and pairs."""
+    gt_bounds = np.searchsorted(gt_frames, np.arange(1, length + 2), side="left")
+    pred_bounds = np.searchsorted(pred_frames, np.arange(1, length + 2), side="left")
+    gt_counts, pred_counts = np.diff(gt_bounds), np.diff(pred_bounds)
+    pair_bounds = np.concatenate([[0], np.cumsum(gt_counts * pred_counts)])
+    per_row = pred_counts[gt_frames - 1]
+    gt_index = np.repeat(np.arange(len(gt_frames)), per_row)
+    starts = np.repeat(np.cumsum(per_row) - per_row, per_row)
+    pred_index = np.repeat(pred_bounds[gt_frames - 1], per_row) + np.arange(len(gt_index)) - starts
+    return gt_index, pred_index, gt_bounds, pred_bounds, pair_bounds
+
+
+def _duplicate(frames: np.ndarray, ids: np.ndarray) -> tuple[int, int] | None:
+    """The first (frame, id) that appears twice, if any."""
+    keys = frames.astype(np.int64) * (1 << 32) + ids.astype(np.int64)
+    unique, counts = np.unique(keys, return_counts=True)
+    if len(counts) and counts.max() > 1:
+        key = int(unique[np.argmax(counts > 1)])
+        return key >> 32, key & 0xFFFFFFFF
+    return None
+
+
+def _preprocessed(name: str, gt: np.ndarray, pred: np.ndarray, length: int, benchmark: str) -> dict[str, Any]:
+    """The dict TrackEval's ``MotChallenge2DBox.get_preprocessed_seq_data`` gives its metrics for files
+    holding these rows (MOTChallenge protocol in the module docstring), built on whole arrays rather
+    than frame by frame: same ids, same similarity blocks, same order."""
+    from scipy.optimize import linear_sum_assignment
+
+    for label, rows in (("Ground-truth has", gt), ("Tracker predicts", pred)):
+        duplicate = _duplicate(rows[:, 0], rows[:, 1])
+        if duplicate is not None:
+            raise OmniptError(
+                f"sequence {name}: {label} the same ID more than once in a single timestep "
+                f"(frame {duplicate[0]}, id {duplicate[1]})"
+            )
+    gt = gt[np.argsort(gt[:, 0], kind="stable")]
+    pred = pred[np.argsort(pred[:, 0], kind="stable")]
+    gt_frames = gt[:, 0].astype(np.int64)
+    pred_frames = pred[:, 0].astype(np.int64)
+    gt_index, pred_index, gt_bounds, pred_bounds, pair_bounds = _frame_pairs(gt_frames, pred_frames, length)
+    similarity = _box_iou_pairs(gt[gt_index, 2:6], pred[pred_index, 2:6])
+
+    keep_pred = np.ones(len(pred), dtype=bool)
+    distractors = _DISTRACTORS.get(benchmark)
+    gt_classes = gt[:, 7].astype(np.int64)
+    if distractors is not None:
+        # Only frames holding a distractor can lose a prediction; each is matched as TrackEval does.
+        frames_with = np.unique(gt_frames[np.isin(gt_classes, distractors)])
+        for frame in frames_with.tolist():
+            g0, g1 = gt_bounds[frame - 1], gt_bounds[frame]
+            p0, p1 = pred_bounds[frame - 1], pred_bounds[frame]
+            if p1 == p0:
+                continue
+            block = similarity[pair_bounds[frame - 1] : pair_bounds[frame]].reshape(g1 - g0, p1 - p0)
+            scores = block.copy()
+            scores[scores < 0.5 - _EPS] = 0
+            rows, cols = linear_sum_assignment(-scores)
+            matched = scores[rows, cols] > 0 + _EPS
+            rows, cols = rows[matched], cols[matched]
+            keep_pred[p0 + cols[np.isin(gt_classes[g0 + rows], distractors)]] = False
+        keep_gt = (gt[:, 6].astype(np.int64) != 0) & (gt_classes == MOT_CLASS_IDS["pedestrian"])
+    else:
+        keep_gt = gt[:, 6].astype(np.int64) != 0
+
+    keep_pair = keep_gt[gt_index] & keep_pred[pred_index]
+    similarity = similarity[keep_pair]
+    gt = gt[keep_gt]
+    pred = pred[keep_pred]
+    gt_frames, pred_frames = gt_frames[keep_gt], pred_frames[keep_pred]
+    _, gt_ids = np.unique(gt[:, 1].astype(np.int64), return_inverse=True)
+    _, pred_ids = np.unique(pred[:, 1].astype(np.int64), return_inverse=True)
+    gt_bounds = np.searchsorted(gt_frames, np.arange(1, length + 2), side="left").tolist()
+    pred_bounds = np.searchsorted(pred_frames, np.arange(1, length + 2), side="left").tolist()
+    pair_bounds = np.concatenate([[0], np.cumsum(np.diff(gt_bounds) * np.diff(pred_bounds))]).tolist()
+    data: dict[str, Any] = {"gt_ids": [], "tracker_ids": [], "similarity_scores": []}
     for t in range(length):
-        g = gt_split[t]
-        p = pred_split[t]
-        raw["gt_ids"][t] = g[:, 1].astype(int)
-        raw["gt_classes"][t] = g[:, 7].astype(int)
-        raw["gt_dets"][t] = np.array(g[:, 2:6], dtype=float)
-        raw["gt_crowd_ignore_regions"][t] = np.empty((0, 4))
-        raw["gt_extras"][t] = {"zero_marked": g[:, 6].astype(int)}
-        raw["tracker_ids"][t] = p[:, 1].astype(int)
-        raw["tracker_classes"][t] = np.ones(len(p), dtype=int)
-        raw["tracker_dets"][t] = np.array(p[:, 2:6], dtype=float)
-        raw["tracker_confidences"][t] = np.array(p[:, 6], dtype=float)
-        raw["similarity_scores"][t] = self._calculate_similarities(raw["gt_dets"][t], raw["tracker_dets"][t])
-    raw["num_timesteps"] = length
-    raw["seq"] = name
-    return raw
-
-
-def _split_by_frame(rows: np.ndarray, length: int) -> list[np.ndarray]:
-    """Rows grouped by 1-based frame into a list of ``length`` arrays (frame t+1 at index t)."""
-    frames = rows[:, 0].astype(np.int64)
-    order = np.argsort(frames, kind="stable")
-    rows = rows[order]
-    frames = frames[order]
-    bounds = np.searchsorted(frames, np.arange(1, length + 2), side="left")
-    return [rows[bounds[t] : bounds[t + 1]] for t in range(length)]
+        g0, g1, p0, p1 = gt_bounds[t], gt_bounds[t + 1], pred_bounds[t], pred_bounds[t + 1]
+        data["gt_ids"].append(gt_ids[g0:g1])
+        data["tracker_ids"].append(pred_ids[p0:p1])
+        data["similarity_scores"].append(
+            similarity[pair_bounds[t] : pair_bounds[t + 1]].reshape(g1 - g0, p1 - p0)
+        )
+    data.update(
+        num_tracker_dets=len(pred),
+        num_gt_dets=len(gt),
+        num_tracker_ids=int(pred_ids.max()) + 1 if len(pred) else 0,
+        num_gt_ids=int(gt_ids.max()) + 1 if len(gt) else 0,
+        num_timesteps=length,
+        seq=name,
+    )
+    return data
 
 
 def _normalise_gt(gt: np.ndarray, name: str) -> np.ndarray:
@@ -251,9 +301,6 @@ def evaluate_sequences(
         raise OmniptError("no sequences to evaluate")
     if COMBINED in sequences:
         raise OmniptError(f"a sequence may not be called {COMBINED}")
-    from trackeval.utils import TrackEvalException
-
-    dataset = _dataset_class()(benchmark)
     metrics = _metrics(threshold, families)
     per_sequence: dict[str, dict[str, Any]] = {}
     for name, (gt_rows, pred_rows, length) in sequences.items():
@@ -268,11 +315,7 @@ def evaluate_sequences(
                     f"sequence {name}: gt class {invalid[0]:g} is not a MOTChallenge class (1..13): "
                     "use benchmark MOT15 to treat every row as a pedestrian"
                 )
-        raw = dataset.raw_data(name, gt, pred, length)
-        try:
-            data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
-        except TrackEvalException as exc:
-            raise OmniptError(f"sequence {name}: {exc}") from None
+        data = _preprocessed(name, gt, pred, length, benchmark)
         per_sequence[name] = {key: metric.eval_sequence(data) for key, metric in metrics.items()}
 
     rows: dict[str, dict[str, Any]] = {}
