@@ -245,7 +245,8 @@ def trackeval_on_files(root: Path, sequences: dict, benchmark: str) -> dict:
 @pytest.mark.parametrize("benchmark", ["MOT17", "MOT20"])
 def test_same_figures_as_trackeval_reading_the_files(tmp_path: Path, benchmark: str) -> None:
     """Three noisy sequences with distractor classes, a non-MOT vehicle, zero-flagged rows, identity
-    swaps and clutter: every figure equals TrackEval's own, to the last bit."""
+    swaps and clutter, and one whose results never share a frame with its ground truth: every figure
+    equals TrackEval's own, to the last bit."""
     rng = np.random.default_rng(1)
     classes = [1, 1, 1, 2, 7, 8, 12, 6]
     sequences = {}
@@ -263,6 +264,9 @@ def test_same_figures_as_trackeval_reading_the_files(tmp_path: Path, benchmark: 
             if rng.random() < 0.3:
                 pred.append([f, 500 + f, 300, 300, 30, 30, 1])
         sequences[f"S{k}"] = (np.array(gt, float), np.array(pred, float), 40)
+    apart = sequences["S0"][1].copy()  # results only where the ground truth has no frame
+    apart[:, 0] += 40
+    sequences["S3"] = (sequences["S0"][0], apart, 80)
     ours = evaluate_sequences(sequences, benchmark=benchmark)
     theirs = trackeval_on_files(tmp_path, sequences, benchmark)
     for name in [*sequences, COMBINED]:

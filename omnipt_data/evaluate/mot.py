@@ -263,6 +263,90 @@ def _row(
 METRIC_FAMILIES = ("HOTA", "CLEAR", "Identity", "Count")
 
 
+def _hota_sequence(metric: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """``trackeval.metrics.HOTA.eval_sequence`` with its loop over the 19 alphas done on arrays.
+
+    The per-frame steps (similarity-weighted potential matches, the alignment-weighted assignment) are
+    TrackEval's own operations; per alpha, matches are counted from the assignment and the localisation
+    sums are accumulated in TrackEval's order (sequential within a frame, then frame after frame, which
+    ``cumsum`` reproduces), so every figure is the same to the last bit.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    alphas = metric.array_labels
+    res: dict[str, Any] = {}
+    for field in metric.float_array_fields + metric.integer_array_fields:
+        res[field] = np.zeros(len(alphas), dtype=float)
+    for field in metric.float_fields:
+        res[field] = 0
+    if data["num_tracker_dets"] == 0 or data["num_gt_dets"] == 0:
+        missing = "HOTA_FN" if data["num_tracker_dets"] == 0 else "HOTA_FP"
+        count = data["num_gt_dets"] if missing == "HOTA_FN" else data["num_tracker_dets"]
+        res[missing] = count * np.ones(len(alphas), dtype=float)
+        res["LocA"] = np.ones(len(alphas), dtype=float)
+        res["LocA(0)"] = 1.0
+        return res
+
+    potential = np.zeros((data["num_gt_ids"], data["num_tracker_ids"]))
+    gt_id_count = np.zeros((data["num_gt_ids"], 1))
+    tracker_id_count = np.zeros((1, data["num_tracker_ids"]))
+    for gt_ids_t, tracker_ids_t, similarity in zip(
+        data["gt_ids"], data["tracker_ids"], data["similarity_scores"], strict=True
+    ):
+        denominator = similarity.sum(0)[np.newaxis, :] + similarity.sum(1)[:, np.newaxis] - similarity
+        sim_iou = np.zeros_like(similarity)
+        mask = denominator > 0 + _EPS
+        sim_iou[mask] = similarity[mask] / denominator[mask]
+        potential[gt_ids_t[:, np.newaxis], tracker_ids_t[np.newaxis, :]] += sim_iou
+        gt_id_count[gt_ids_t] += 1
+        tracker_id_count[0, tracker_ids_t] += 1
+    alignment = potential / (gt_id_count + tracker_id_count - potential)
+
+    matched_gt, matched_tracker, matched_sim, frame_sizes = [], [], [], []
+    for gt_ids_t, tracker_ids_t, similarity in zip(
+        data["gt_ids"], data["tracker_ids"], data["similarity_scores"], strict=True
+    ):
+        if len(gt_ids_t) == 0 or len(tracker_ids_t) == 0:
+            continue
+        score = alignment[gt_ids_t[:, np.newaxis], tracker_ids_t[np.newaxis, :]] * similarity
+        rows, cols = linear_sum_assignment(-score)
+        matched_gt.append(gt_ids_t[rows])
+        matched_tracker.append(tracker_ids_t[cols])
+        matched_sim.append(similarity[rows, cols])
+        frame_sizes.append(len(rows))
+    if not frame_sizes:  # no frame holds both: nothing matches at any alpha
+        matched_gt, matched_tracker = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        matched_sim, frame_sizes = [np.zeros(0)], [0]
+    gt_ids = np.concatenate(matched_gt)
+    tracker_ids = np.concatenate(matched_tracker)
+    sims = np.concatenate(matched_sim)
+    # The matches of frame i fill row i of a zero-padded table, in assignment order.
+    sizes = np.asarray(frame_sizes)
+    table = np.zeros((len(sizes), max(int(sizes.max()), 1)))
+    table_rows = np.repeat(np.arange(len(sizes)), sizes)
+    table_cols = np.arange(len(sims)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    cells = data["num_gt_ids"] * data["num_tracker_ids"]
+    for a, alpha in enumerate(alphas):
+        kept = sims >= alpha - _EPS
+        count = int(kept.sum())
+        res["HOTA_TP"][a] = count
+        res["HOTA_FN"][a] = data["num_gt_dets"] - count
+        res["HOTA_FP"][a] = data["num_tracker_dets"] - count
+        table[:] = 0.0
+        table[table_rows[kept], table_cols[kept]] = sims[kept]
+        res["LocA"][a] = np.cumsum(np.cumsum(table, axis=1)[:, -1])[-1]
+        keys = gt_ids[kept] * data["num_tracker_ids"] + tracker_ids[kept]
+        matches = np.bincount(keys, minlength=cells).reshape(potential.shape).astype(float)
+        ass_a = matches / np.maximum(1, gt_id_count + tracker_id_count - matches)
+        res["AssA"][a] = np.sum(matches * ass_a) / np.maximum(1, res["HOTA_TP"][a])
+        ass_re = matches / np.maximum(1, gt_id_count)
+        res["AssRe"][a] = np.sum(matches * ass_re) / np.maximum(1, res["HOTA_TP"][a])
+        ass_pr = matches / np.maximum(1, tracker_id_count)
+        res["AssPr"][a] = np.sum(matches * ass_pr) / np.maximum(1, res["HOTA_TP"][a])
+    res["LocA"] = np.maximum(1e-10, res["LocA"]) / np.maximum(1e-10, res["HOTA_TP"])
+    return metric._compute_final_fields(res)
+
+
 def _metrics(threshold: float, families: Sequence[str]) -> dict[str, Any]:
     from trackeval.metrics import CLEAR, HOTA, Count, Identity
 
@@ -316,7 +400,10 @@ def evaluate_sequences(
                     "use benchmark MOT15 to treat every row as a pedestrian"
                 )
         data = _preprocessed(name, gt, pred, length, benchmark)
-        per_sequence[name] = {key: metric.eval_sequence(data) for key, metric in metrics.items()}
+        per_sequence[name] = {
+            key: _hota_sequence(metric, data) if key == "HOTA" else metric.eval_sequence(data)
+            for key, metric in metrics.items()
+        }
 
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, list[float]]] = {}
