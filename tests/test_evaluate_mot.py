@@ -318,6 +318,29 @@ def test_rmot_pools_expressions_and_reads_both_layouts(tmp_path: Path) -> None:
     assert layered.combined["HOTA"] == pytest.approx(flat.combined["HOTA"], abs=1e-12)
 
 
+def test_rmot_combines_expressions_as_transrmot_and_temprmot(tmp_path: Path) -> None:
+    """Expression A: one person, 4 frames, tracked perfectly (TP 4, AssA 1). Expression B: one person,
+    4 frames, tracked as 7 (frames 1-2) then 8 (frames 3-4), plus a stray box in frames 1-2 (TP 4,
+    FP 2; each id pair matches 2 frames of 4 + 2 - 2: AssA 0.5). IoU is 1 everywhere, so every alpha
+    agrees. Their COMBINED: DetA = 8 / (8 + 0 + 2), AssA = (4 * 1 + 4 * 0.5) / 8, HOTA = sqrt(0.6); not
+    the mean of the expressions' HOTA (1 and sqrt(4/6 * 0.5))."""
+    person = box_rows({1: (100, 100)}, range(1, 5))
+    write_rows(tmp_path / "gt" / "0005+a" / "gt" / "gt.txt", person)
+    write_rows(tmp_path / "gt" / "0005+b" / "gt" / "gt.txt", person)
+    write_rows(tmp_path / "pred" / "0005+a.txt", [r[:7] for r in person])
+    split = [[f, 7 if f <= 2 else 8, *rest[:5]] for f, _, *rest in person]
+    stray = [[f, 9, 400, 400, 50, 100, 1] for f in (1, 2)]
+    write_rows(tmp_path / "pred" / "0005+b.txt", split + stray)
+    result = evaluate_rmot(tmp_path / "gt", tmp_path / "pred")
+    assert result.rows["0005+a"]["HOTA"] == pytest.approx(1.0)
+    assert result.rows["0005+b"]["AssA"] == pytest.approx(0.5)
+    assert result.rows["0005+b"]["HOTA"] == pytest.approx(math.sqrt(4 / 6 * 0.5))
+    assert result.combined["DetA"] == pytest.approx(0.8)
+    assert result.combined["AssA"] == pytest.approx(0.75)
+    assert result.combined["HOTA"] == pytest.approx(math.sqrt(0.6), abs=1e-12)
+    assert result.protocol_of("HOTA") == "trackeval"
+
+
 def test_rmot_frame_offsets(tmp_path: Path) -> None:
     rows = box_rows({1: (100, 100)}, range(0, 5))  # 0-based frames
     write_rows(tmp_path / "gt" / "0005+a" / "gt" / "gt.txt", rows)

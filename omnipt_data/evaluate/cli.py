@@ -21,7 +21,7 @@ TASKS = ("mot", "rmot", "crmot", "captions", "interactions")
 # The protocols each task offers, its default first.
 TASK_PROTOCOLS = {
     "mot": ("trackeval", "devkit"),
-    "rmot": ("trackeval", "refer-kitti"),
+    "rmot": ("trackeval",),
     "crmot": ("devkit",),
     "captions": ("coco-caption", "bensmot"),
     "interactions": ("micro",),
@@ -123,9 +123,9 @@ def eval_command(
         typer.Option(
             "--protocol",
             help="How figures are computed: mot: trackeval (default) or devkit (the MOTChallenge MATLAB "
-            "devkit's CLEAR MOT and IDF1); rmot: trackeval (expressions pooled) or refer-kitti (HOTA per "
-            "expression, as TransRMOT/TempRMOT report it); captions: coco-caption (default) or bensmot "
-            "(SMOTer's released scorer).",
+            "devkit's CLEAR MOT and IDF1); captions: coco-caption (default) or bensmot (SMOTer's released "
+            "scorer, character-level BLEU included). rmot is scored as TransRMOT/TempRMOT do, crmot as the "
+            "CRTrack authors do.",
         ),
     ] = None,
 ) -> None:

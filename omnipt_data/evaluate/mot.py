@@ -620,9 +620,15 @@ def evaluate_rmot(
     gt_dir: Path | str, pred_dir: Path | str, *, frame_offset: int = 0, pred_frame_offset: int = 0
 ) -> EvalResult:
     """Referring MOT (Refer-KITTI protocol): every expression is a sequence ``<video>+<expression>``
-    (layouts in :func:`discover_rmot`) and ``COMBINED`` pools all expressions as TrackEval combines
-    sequences: HOTA over the pooled detections and associations, not a mean of per-expression HOTA.
-    Every ground-truth row is a target (MOT15 preprocessing: no distractor classes).
+    (layouts in :func:`discover_rmot`), scored and combined as TransRMOT's and TempRMOT's released
+    evaluation does (their TrackEval fork, ``run_mot_challenge.py --METRICS HOTA`` over a seqmap of
+    ``<video>+<expression>`` names, figures from ``COMBINED_SEQ``): per alpha, detections are pooled
+    over the expressions (``DetA = sum TP / (sum TP + sum FN + sum FP)``) while association is scored
+    within each expression and combined as the mean of the expressions' ``AssA`` weighted by their TP
+    (identities never match across expressions); ``HOTA = sqrt(DetA * AssA)`` per alpha, then the alpha
+    mean. Neither a mean of per-expression HOTA nor one sequence of all expressions. Every ground-truth
+    row is a target (MOT15 preprocessing; the released ground truth has flag 1 and class 1 throughout,
+    for which TrackEval's MOT17 preprocessing keeps the same rows).
 
     Frames: both files must use 1-based frames. Refer-KITTI numbers its images and label files from 0
     (``000000.png``); its reference evaluation writes the result of image ``i`` as frame ``i + 1``, but its
@@ -638,5 +644,8 @@ def evaluate_rmot(
         files, benchmark="MOT15", frame_offset=frame_offset, pred_frame_offset=pred_frame_offset
     )
     result = evaluate_sequences(sequences, benchmark="MOT15", task="rmot")
-    result.notes.append(f"{len(result.names)} expressions pooled as TrackEval sequences")
+    result.notes.append(
+        f"COMBINED of {len(result.names)} expressions as TransRMOT/TempRMOT report it: detections pooled, "
+        "AssA weighted by each expression's TP"
+    )
     return result

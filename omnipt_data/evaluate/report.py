@@ -36,7 +36,6 @@ _NOT_PERCENT = frozenset({"CIDEr", "FP_per_frame", "MOTP_sum"})
 PROTOCOLS = {
     "trackeval": "TrackEval",
     "devkit": "MOTChallenge MATLAB devkit",
-    "refer-kitti": "TransRMOT/TempRMOT evaluation (per-expression HOTA)",
     "coco-caption": "coco-caption",
     "bensmot": "SMOTer's released caption evaluation",
     "micro": "micro-averaged over triples",
