@@ -67,7 +67,7 @@ def run_task(
             raise OmniptError(f"unknown box format {pred_box_format!r} (expected xyxy or xywh)")
         return evaluate_crmot(gt, pred, pred_box_format=pred_box_format)  # type: ignore[arg-type]
     if task == "captions":
-        return evaluate_captions(gt, pred)
+        return evaluate_captions(gt, pred, protocol=protocol)
     if task == "interactions":
         return evaluate_interactions(gt, pred)
     raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
