@@ -128,6 +128,12 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
     for t in range(frames):
         objects = gt_id_list[gb[t] : gb[t + 1]]
         boxes = pred_id_list[pb[t] : pb[t + 1]]
+        if not objects or not boxes:  # nothing to match: every box a false positive, every object missed
+            fp += len(boxes)
+            fn += len(objects)
+            previous = {}
+            present_before = set(objects)
+            continue
         width = len(boxes)
         offset = qb[t]
         row_of = {o: k for k, o in enumerate(objects)}
@@ -144,18 +150,32 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
         free_objects = sorted(o for o in objects if o not in current)
         taken = set(current.values())
         free_boxes = sorted(b for b in boxes if b not in taken)
-        if free_objects and free_boxes:
+        if len(free_objects) == 1 or len(free_boxes) == 1:
+            # One match at most: the allowed pair of least distance + 1e-9 * its order.
+            best: tuple[float, int, int] | None = None
+            order = 0
+            for o in free_objects:
+                for b in free_boxes:
+                    d = distance[offset + row_of[o] * width + col_of[b]]
+                    if d <= threshold:
+                        cost = d + 1e-9 * order
+                        order += 1
+                        if best is None or cost < best[0]:
+                            best = (cost, o, b)
+            if best is not None:
+                current[best[1]] = best[2]
+        elif free_objects and free_boxes:
             block = np.array(
                 [[distance[offset + row_of[o] * width + col_of[b]] for b in free_boxes] for o in free_objects]
             )
             allowed = block <= threshold
             if allowed.any():
-                order = np.cumsum(allowed.ravel()).reshape(allowed.shape) - 1
+                ranks = np.cumsum(allowed.ravel()).reshape(allowed.shape) - 1
                 # Most matches first (each allowed pair is worth more than any sum of distances), then
                 # the smallest distance, then the devkit's tie order.
                 big = min(allowed.shape) + 1.0 + 1e-9 * allowed.size
-                cost = np.where(allowed, block + 1e-9 * order - big, 0.0)
-                rows, cols = linear_sum_assignment(cost)
+                costs = np.where(allowed, block + 1e-9 * ranks - big, 0.0)
+                rows, cols = linear_sum_assignment(costs)
                 for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
                     if allowed[r, c]:
                         current[free_objects[r]] = free_boxes[c]
