@@ -24,7 +24,9 @@ Protocol, per sentence (one ``<Scene>_<sentence>`` folder; views in ``View<k>`` 
   written with ``%.2f`` (result corners become ``x, y, x2 - x, y2 - y`` first) and read back; the devkit
   drops frames below 1 and result rows after the last ground-truth frame of the built sequence (so, for
   CVRIDF1, results in views after the last view that has ground truth are not counted); the ground truth
-  is written with flag -1, so no row is ignored and no class filtering applies.
+  is written with flag -1, so no row is ignored and no class filtering applies. (Run with benchmark
+  MOT16, the devkit also passes the results through ``preprocessResult.m``, whose ``dlmwrite`` keeps
+  five significant digits; that changes no figure of Gate2 or Circle and is not reproduced.)
 
 A scene's score is the mean over its sentences (the scene is the folder name up to the first ``_``), and
 ``COMBINED`` is the mean over all sentences (the authors' "All scenes" row), for both metrics. The other

@@ -31,7 +31,8 @@ MOTP, MT/PT/ML, fragmentations), ``utils/IDmeasures.m`` with ``utils/costBlockMe
 Preparation (``evaluateTracking.m``): ground-truth rows flagged 0 and frames below 1 are dropped, result
 rows after the last ground-truth frame are dropped; ids are renumbered in sorted order (which keeps the
 tie order above). The MOTChallenge benchmarks MOT16/17/20 also remove result boxes matched to
-distractor classes and keep class-1 ground truth (see :func:`prepare`).
+distractor classes and keep class-1 ground truth, as the MOTChallenge release of the devkit does (the
+CRTrack copy comments the class filter out: its ground truth carries class -1; see :func:`prepare`).
 """
 
 from __future__ import annotations
