@@ -18,14 +18,6 @@ if TYPE_CHECKING:
     from omnipt_data.evaluate.report import EvalResult
 
 TASKS = ("mot", "rmot", "crmot", "captions", "interactions")
-# The protocols each task offers, its default first.
-TASK_PROTOCOLS = {
-    "mot": ("trackeval", "devkit"),
-    "rmot": ("trackeval",),
-    "crmot": ("devkit",),
-    "captions": ("coco-caption", "bensmot"),
-    "interactions": ("micro",),
-}
 PLOT_NAME = "hota_alpha.png"
 
 
@@ -40,15 +32,22 @@ def run_task(
     pred_box_format: str = "xyxy",
     protocol: str | None = None,
 ) -> EvalResult:
-    """Dispatch one evaluation task (see :data:`TASKS`); ``protocol`` picks among a task's
-    :data:`TASK_PROTOCOLS` (default: the first). TrackEval is imported only when a task uses it."""
-    from omnipt_data.evaluate.captions import evaluate_captions, evaluate_interactions
+    """Dispatch one evaluation task (see :data:`TASKS`); ``protocol`` picks among the task's protocols
+    (default: the first). TrackEval is imported only when a task uses it."""
+    from omnipt_data.evaluate.captions import CAPTION_PROTOCOLS, evaluate_captions, evaluate_interactions
     from omnipt_data.evaluate.crmot import evaluate_crmot
-    from omnipt_data.evaluate.mot import BENCHMARKS, evaluate_mot, evaluate_rmot
+    from omnipt_data.evaluate.mot import BENCHMARKS, MOT_PROTOCOLS, evaluate_mot, evaluate_rmot
 
-    if task not in TASKS:
+    protocols = {
+        "mot": MOT_PROTOCOLS,
+        "rmot": ("trackeval",),
+        "crmot": ("devkit",),
+        "captions": CAPTION_PROTOCOLS,
+        "interactions": ("micro",),
+    }
+    if task not in protocols:
         raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
-    choices = TASK_PROTOCOLS[task]
+    choices = protocols[task]
     protocol = protocol or choices[0]
     if protocol not in choices:
         raise OmniptError(f"task {task} has no protocol {protocol!r} (expected one of {', '.join(choices)})")
@@ -68,9 +67,7 @@ def run_task(
         return evaluate_crmot(gt, pred, pred_box_format=pred_box_format)  # type: ignore[arg-type]
     if task == "captions":
         return evaluate_captions(gt, pred, protocol=protocol)
-    if task == "interactions":
-        return evaluate_interactions(gt, pred)
-    raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+    return evaluate_interactions(gt, pred)
 
 
 def eval_command(

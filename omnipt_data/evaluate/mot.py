@@ -63,7 +63,7 @@ MOT_CLASS_IDS = {
 MOT_KEY_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDSW", "CLR_FP", "CLR_FN", "MT", "ML")
 # TrackEval's HOTA localisation thresholds (``HOTA().array_labels``), without importing TrackEval.
 ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.arange(0.05, 0.99, 0.05))
-PROTOCOLS = ("trackeval", "devkit")
+MOT_PROTOCOLS = ("trackeval", "devkit")
 
 SequenceArrays = tuple[np.ndarray, np.ndarray, int]
 
@@ -555,8 +555,8 @@ def evaluate_mot(
     computes them) or ``devkit`` (CLEAR MOT and ID measures as the MOTChallenge MATLAB devkit computes
     them, see :mod:`omnipt_data.evaluate.devkit`; no HOTA).
     """
-    if protocol not in PROTOCOLS:
-        raise OmniptError(f"unknown protocol {protocol!r} (expected one of {', '.join(PROTOCOLS)})")
+    if protocol not in MOT_PROTOCOLS:
+        raise OmniptError(f"unknown protocol {protocol!r} (expected one of {', '.join(MOT_PROTOCOLS)})")
     files = discover(gt, pred)
     sequences, chosen = load_sequences(files, benchmark=benchmark, frame_offset=frame_offset)
     if protocol == "devkit":
