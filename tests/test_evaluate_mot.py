@@ -242,7 +242,7 @@ def trackeval_on_files(root: Path, sequences: dict, benchmark: str) -> dict:
     return {seq: res["pedestrian"] for seq, res in results["MotChallenge2DBox"]["t"].items()}
 
 
-@pytest.mark.parametrize("benchmark", ["MOT17", "MOT20"])
+@pytest.mark.parametrize("benchmark", ["MOT15", "MOT17", "MOT20"])
 def test_same_figures_as_trackeval_reading_the_files(tmp_path: Path, benchmark: str) -> None:
     """Three noisy sequences with distractor classes, a non-MOT vehicle, zero-flagged rows, identity
     swaps and clutter, and one whose results never share a frame with its ground truth: every figure
