@@ -44,12 +44,11 @@ from typing import Any
 import numpy as np
 
 from omnipt_data.errors import OmniptError
+from omnipt_data.evaluate.motchallenge import DISTRACTORS, FramePairs
 from omnipt_data.evaluate.report import COMBINED, EvalResult
 
 PROTOCOL = "devkit"
 DEVKIT_KEY_METRICS = ("MOTA", "MOTP", "IDF1", "IDSW", "CLR_FP", "CLR_FN", "MT", "PT", "ML", "Frag")
-# MOTChallenge classes whose matched result boxes the devkit removes before scoring (preprocessResult.m).
-DISTRACTORS = {"MOT16": (2, 7, 8, 12), "MOT17": (2, 7, 8, 12), "MOT20": (2, 6, 7, 8, 12)}
 _COUNTS = ("CLR_TP", "CLR_FP", "CLR_FN", "IDSW", "MT", "PT", "ML", "Frag", "GT_IDs", "CLR_Frames")
 _ID_COUNTS = ("IDTP", "IDFP", "IDFN", "GT_Dets", "Dets")
 
@@ -76,23 +75,10 @@ def iou_devkit(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return intersection / (w1 * h1 + w2 * h2 - intersection)
 
 
-class _FramePairs:
-    """Every (ground truth, result) pair that shares a frame, with its IoU, laid out frame by frame so
-    that frame ``t``'s pairs form an ``(objects, boxes)`` block."""
-
-    def __init__(self, gt: np.ndarray, pred: np.ndarray, frames: int) -> None:
-        self.gt_bounds = np.searchsorted(gt[:, 0], np.arange(1, frames + 2), side="left")
-        self.pred_bounds = np.searchsorted(pred[:, 0], np.arange(1, frames + 2), side="left")
-        gt_counts = np.diff(self.gt_bounds)
-        pred_counts = np.diff(self.pred_bounds)
-        self.pair_bounds = np.concatenate([[0], np.cumsum(gt_counts * pred_counts)])
-        gt_frame = np.repeat(np.arange(frames), gt_counts)  # 0-based frame of each gt row
-        per_row = pred_counts[gt_frame]
-        self.gt_index = np.repeat(np.arange(len(gt)), per_row)
-        first = np.repeat(self.pred_bounds[gt_frame], per_row)
-        starts = np.repeat(np.cumsum(per_row) - per_row, per_row)
-        self.pred_index = first + np.arange(len(self.gt_index)) - starts
-        self.iou = iou_devkit(gt[self.gt_index, 2:6], pred[self.pred_index, 2:6])
+def _pairs(gt: np.ndarray, pred: np.ndarray, frames: int) -> tuple[FramePairs, np.ndarray]:
+    """The same-frame pairs of frame-sorted rows and their IoU (the devkit's arithmetic)."""
+    pairs = FramePairs.of(gt[:, 0], pred[:, 0], frames)
+    return pairs, iou_devkit(gt[pairs.gt_index, 2:6], pred[pairs.pred_index, 2:6])
 
 
 def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> dict[str, Any]:
@@ -113,8 +99,8 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
     last_gt = int(gt_frames[-1]) if len(gt) else 0
     last_pred = int(pred_frames[-1]) if len(pred) else 0
     frames = max(last_gt, last_pred)
-    pairs = _FramePairs(gt, pred, frames)
-    distance = (1.0 - pairs.iou).tolist()
+    pairs, iou = _pairs(gt, pred, frames)
+    distance = (1.0 - iou).tolist()
     gt_id_list, pred_id_list = gt_ids.tolist(), pred_ids.tolist()
     gb, pb, qb = pairs.gt_bounds.tolist(), pairs.pred_bounds.tolist(), pairs.pair_bounds.tolist()
 
@@ -249,9 +235,9 @@ def id_measures(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> 
     frames = max(int(gt_frames[-1]) if len(gt) else 0, int(pred_frames[-1]) if len(pred) else 0)
     idtp = 0
     if gt_count and pred_count:
-        pairs = _FramePairs(gt, pred, frames)
+        pairs, iou = _pairs(gt, pred, frames)
         # costBlockMex counts a frame as missed when IoU < threshold (so an undefined IoU matches).
-        hit = ~(pairs.iou < threshold)
+        hit = ~(iou < threshold)
         key = gt_ids[pairs.gt_index[hit]] * pred_count + pred_ids[pairs.pred_index[hit]]
         matches = np.bincount(key, minlength=gt_count * pred_count).reshape(gt_count, pred_count)
         rows, cols = linear_sum_assignment(matches, maximize=True)
@@ -300,14 +286,14 @@ def prepare(gt: np.ndarray, pred: np.ndarray, *, benchmark: str = "MOT15") -> tu
         order = np.argsort(pred[:, 0], kind="stable")
         pred_sorted = pred[order]
         frames = int(max(gt_sorted[-1, 0], pred_sorted[-1, 0]))
-        pairs = _FramePairs(gt_sorted, pred_sorted, frames)
+        pairs, iou = _pairs(gt_sorted, pred_sorted, frames)
         is_distractor = np.isin(gt_sorted[:, 7], distractors)
         for t in range(frames):
             g0, g1 = pairs.gt_bounds[t], pairs.gt_bounds[t + 1]
             p0, p1 = pairs.pred_bounds[t], pairs.pred_bounds[t + 1]
             if g1 == g0 or p1 == p0 or not is_distractor[g0:g1].any():
                 continue
-            block = 1.0 - pairs.iou[pairs.pair_bounds[t] : pairs.pair_bounds[t + 1]].reshape(g1 - g0, p1 - p0)
+            block = 1.0 - iou[pairs.pair_bounds[t] : pairs.pair_bounds[t + 1]].reshape(g1 - g0, p1 - p0)
             rows, cols = _min_cost_matches(block, 0.5)
             hit = is_distractor[g0 + rows]
             keep[order[p0 + cols[hit]]] = False

@@ -36,6 +36,8 @@ import numpy as np
 
 from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.evaluate.motchallenge import (
+    DISTRACTORS,
+    FramePairs,
     MotFile,
     check_frames,
     read_gt,
@@ -69,12 +71,6 @@ SequenceArrays = tuple[np.ndarray, np.ndarray, int]
 
 
 _EPS = float(np.finfo("float").eps)
-# MotChallenge2DBox.get_preprocessed_seq_data: predictions matched to these classes are removed.
-_DISTRACTORS = {
-    "MOT16": (2, 7, 8, 12),
-    "MOT17": (2, 7, 8, 12),
-    "MOT20": (2, 6, 7, 8, 12),
-}
 
 
 def _box_iou_pairs(gt_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
@@ -95,20 +91,6 @@ def _box_iou_pairs(gt_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
     intersection[(area1 <= 0 + _EPS) | (area2 <= 0 + _EPS) | (union <= 0 + _EPS)] = 0
     union[union <= 0 + _EPS] = 1
     return intersection / union
-
-
-def _frame_pairs(gt_frames: np.ndarray, pred_frames: np.ndarray, length: int) -> tuple[np.ndarray, ...]:
-    """For frame-sorted rows: every (gt row, pred row) pair sharing a frame, gt-major within a frame, and
-    the frame bounds of the gt rows, pred rows and pairs."""
-    gt_bounds = np.searchsorted(gt_frames, np.arange(1, length + 2), side="left")
-    pred_bounds = np.searchsorted(pred_frames, np.arange(1, length + 2), side="left")
-    gt_counts, pred_counts = np.diff(gt_bounds), np.diff(pred_bounds)
-    pair_bounds = np.concatenate([[0], np.cumsum(gt_counts * pred_counts)])
-    per_row = pred_counts[gt_frames - 1]
-    gt_index = np.repeat(np.arange(len(gt_frames)), per_row)
-    starts = np.repeat(np.cumsum(per_row) - per_row, per_row)
-    pred_index = np.repeat(pred_bounds[gt_frames - 1], per_row) + np.arange(len(gt_index)) - starts
-    return gt_index, pred_index, gt_bounds, pred_bounds, pair_bounds
 
 
 def _duplicate(frames: np.ndarray, ids: np.ndarray) -> tuple[int, int] | None:
@@ -138,11 +120,13 @@ def _preprocessed(name: str, gt: np.ndarray, pred: np.ndarray, length: int, benc
     pred = pred[np.argsort(pred[:, 0], kind="stable")]
     gt_frames = gt[:, 0].astype(np.int64)
     pred_frames = pred[:, 0].astype(np.int64)
-    gt_index, pred_index, gt_bounds, pred_bounds, pair_bounds = _frame_pairs(gt_frames, pred_frames, length)
+    pairs = FramePairs.of(gt_frames, pred_frames, length)
+    gt_index, pred_index = pairs.gt_index, pairs.pred_index
+    gt_bounds, pred_bounds, pair_bounds = pairs.gt_bounds, pairs.pred_bounds, pairs.pair_bounds
     similarity = _box_iou_pairs(gt[gt_index, 2:6], pred[pred_index, 2:6])
 
     keep_pred = np.ones(len(pred), dtype=bool)
-    distractors = _DISTRACTORS.get(benchmark)
+    distractors = DISTRACTORS.get(benchmark)
     gt_classes = gt[:, 7].astype(np.int64)
     if distractors is not None:
         # Only frames holding a distractor can lose a prediction; each is matched as TrackEval does.

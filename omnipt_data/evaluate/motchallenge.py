@@ -36,6 +36,9 @@ PRED_COLUMNS = ("frame", "id", "x", "y", "w", "h", "conf")
 GT_EXPECTED = "frame,id,x,y,w,h,conf,class,visibility (MOT16+) or frame,id,x,y,w,h,conf,-1,-1,-1 (MOT15)"
 PRED_EXPECTED = "frame,id,x,y,w,h,conf[,-1,-1,-1]"
 _SPLIT = re.compile(r"[,\s]+")
+# Per benchmark, the classes whose matched predictions the MOTChallenge protocol removes (person on
+# vehicle, static person, distractor, reflection; and non-MOT vehicle on MOT20), in TrackEval and the devkit.
+DISTRACTORS = {"MOT16": (2, 7, 8, 12), "MOT17": (2, 7, 8, 12), "MOT20": (2, 6, 7, 8, 12)}
 
 
 @dataclass(frozen=True)
@@ -221,6 +224,36 @@ def read_pred(path: Path | str, *, frame_offset: int = 0) -> MotFile:
     line_array = np.asarray(lines, dtype=np.int64)
     _check_unique(path, rows, line_array)
     return MotFile(path, rows, line_array, width)
+
+
+@dataclass(frozen=True)
+class FramePairs:
+    """Every (ground-truth row, result row) pair sharing a frame, for rows sorted by 1-based frame.
+
+    Pairs run ground truth major within a frame, so frame ``t + 1``'s pairs, ``pair_bounds[t]`` to
+    ``pair_bounds[t + 1]``, form a (its ground-truth rows) x (its result rows) block; ``gt_bounds`` and
+    ``pred_bounds`` delimit each frame's rows the same way.
+    """
+
+    gt_index: np.ndarray
+    pred_index: np.ndarray
+    gt_bounds: np.ndarray
+    pred_bounds: np.ndarray
+    pair_bounds: np.ndarray
+
+    @classmethod
+    def of(cls, gt_frames: np.ndarray, pred_frames: np.ndarray, length: int) -> FramePairs:
+        gt_frames = np.asarray(gt_frames, dtype=np.int64)
+        pred_frames = np.asarray(pred_frames, dtype=np.int64)
+        gt_bounds = np.searchsorted(gt_frames, np.arange(1, length + 2), side="left")
+        pred_bounds = np.searchsorted(pred_frames, np.arange(1, length + 2), side="left")
+        gt_counts, pred_counts = np.diff(gt_bounds), np.diff(pred_bounds)
+        pair_bounds = np.concatenate([[0], np.cumsum(gt_counts * pred_counts)])
+        per_row = pred_counts[gt_frames - 1]
+        gt_index = np.repeat(np.arange(len(gt_frames)), per_row)
+        starts = np.repeat(np.cumsum(per_row) - per_row, per_row)
+        pred_index = np.repeat(pred_bounds[gt_frames - 1], per_row) + np.arange(len(gt_index)) - starts
+        return cls(gt_index, pred_index, gt_bounds, pred_bounds, pair_bounds)
 
 
 def read_seqinfo(path: Path | str) -> dict[str, str]:
