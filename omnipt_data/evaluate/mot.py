@@ -1,10 +1,13 @@
 """MOT evaluation with TrackEval: HOTA, CLEAR (MOTA, MOTP, IDSW, MT/PT/ML, Frag) and Identity (IDF1).
 
-The numbers are TrackEval's own: the sequences are turned into the raw-data dicts TrackEval's
-``MotChallenge2DBox`` builds from files, preprocessed by that class's own
-``get_preprocessed_seq_data`` (MOTChallenge protocol below), and scored by ``trackeval.metrics.HOTA``,
-``CLEAR``, ``Identity`` and ``Count``; sequences are combined with the metrics' ``combine_sequences``
-(detections pooled over sequences, not an average of per-sequence scores).
+The numbers are TrackEval's own, to the last bit (tested against TrackEval reading the same files): the
+per-frame data TrackEval's ``MotChallenge2DBox.get_preprocessed_seq_data`` hands its metrics (MOTChallenge
+protocol below, IoU with TrackEval's arithmetic) is built here on whole arrays rather than frame by
+frame; ``trackeval.metrics.CLEAR``, ``Identity`` and ``Count`` score it, and HOTA is TrackEval's
+``eval_sequence`` with its loop over the alphas done on arrays; sequences are combined with the metrics'
+``combine_sequences`` (detections pooled over sequences, not an average of per-sequence scores). TrackEval
+is imported when scoring starts. ``protocol="devkit"`` scores CLEAR MOT and IDF1 with the MOTChallenge
+MATLAB devkit's rules instead (:mod:`omnipt_data.evaluate.devkit`).
 
 MOTChallenge preprocessing (TrackEval, benchmarks MOT16/MOT17/MOT20):
 
