@@ -86,6 +86,9 @@ def test_last_frames_correspondence_is_kept_while_it_clears_the_threshold() -> N
     row = clear_mot(gt, pred)
     assert (row["CLR_TP"], row["CLR_FP"], row["IDSW"]) == (3, 1, 1)
     assert row["MOTP"] == pytest.approx(11 / 13, abs=1e-12)
+    # Needing IoU 0.7, box 7 no longer holds in frame 2: 8 takes over there (the switch moves a frame).
+    strict = clear_mot(gt, pred, threshold=0.7)
+    assert (strict["CLR_TP"], strict["CLR_FP"], strict["IDSW"], strict["MOTP"]) == (3, 1, 1, 1.0)
 
 
 def test_only_the_previous_frame_is_remembered() -> None:

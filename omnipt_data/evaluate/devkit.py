@@ -6,9 +6,9 @@ MOTP, MT/PT/ML, fragmentations), ``utils/IDmeasures.m`` with ``utils/costBlockMe
 ``evaluateTracking.m`` (data preparation). Its rules, and where TrackEval's CLEAR differs:
 
 - **Matching, per frame.** Last frame's correspondences are kept first, while the ground-truth object and
-  its tracker id are both present and ``1 - IoU <= threshold``; the rest is a minimum-cost assignment of
-  the unmatched objects to the unmatched tracker boxes on ``1 - IoU`` (pairs with ``1 - IoU > threshold``
-  forbidden): as many matches as possible, then the smallest total distance, ties broken by the order of
+  its tracker id are both present and ``1 - IoU <= 1 - threshold`` (0.5); the rest is a minimum-cost
+  assignment of the unmatched objects to the unmatched tracker boxes on ``1 - IoU`` (pairs farther than
+  that forbidden): as many matches as possible, then the smallest total distance, ties broken by the order of
   the pair (sorted object id, then sorted tracker id; the devkit adds ``1e-9 * k`` to the k-th allowed
   pair). TrackEval instead maximises the summed IoU with a bonus for last frame's matches.
 - **ID switch.** Counted when an object matched now was matched before to another tracker id *and the
@@ -85,9 +85,11 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
     """The devkit's CLEAR MOT of one sequence (rules in the module docstring).
 
     ``gt`` and ``pred`` are rows ``frame,id,x,y,w,h`` (more columns ignored), prepared as the devkit
-    prepares them (:func:`prepare`); ``threshold`` is the IoU a match needs (the devkit's distance
-    threshold 0.5 on ``1 - IoU``). Returns counts and ratios under TrackEval's names (``CLR_TP``...).
+    prepares them (:func:`prepare`); ``threshold`` is the IoU a match needs (the devkit compares the
+    distance ``1 - IoU`` with ``1 - threshold``). Returns counts and ratios under TrackEval's names
+    (``CLR_TP``...).
     """
+    farthest = 1.0 - threshold
     gt, gt_frames = _sort_by_frame(np.asarray(gt, dtype=np.float64).reshape(-1, max(6, np.shape(gt)[-1])))
     pred, pred_frames = _sort_by_frame(
         np.asarray(pred, dtype=np.float64).reshape(-1, max(6, np.shape(pred)[-1]))
@@ -131,7 +133,7 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
             if (
                 obj in row_of
                 and tracker in col_of
-                and distance[offset + row_of[obj] * width + col_of[tracker]] <= threshold
+                and distance[offset + row_of[obj] * width + col_of[tracker]] <= farthest
             ):
                 current[obj] = tracker
         free_objects = sorted(o for o in objects if o not in current)
@@ -144,7 +146,7 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
             for o in free_objects:
                 for b in free_boxes:
                     d = distance[offset + row_of[o] * width + col_of[b]]
-                    if d <= threshold:
+                    if d <= farthest:
                         cost = d + 1e-9 * order
                         order += 1
                         if best is None or cost < best[0]:
@@ -155,7 +157,7 @@ def clear_mot(gt: np.ndarray, pred: np.ndarray, *, threshold: float = 0.5) -> di
             block = np.array(
                 [[distance[offset + row_of[o] * width + col_of[b]] for b in free_boxes] for o in free_objects]
             )
-            allowed = block <= threshold
+            allowed = block <= farthest
             if allowed.any():
                 ranks = np.cumsum(allowed.ravel()).reshape(allowed.shape) - 1
                 # Most matches first (each allowed pair is worth more than any sum of distances), then
