@@ -111,6 +111,26 @@ def plots(results: list[CheckResult], kind: str, context: Any) -> list[tuple[str
                 "Task balance",
                 _distribution(by_name.get("task_balance"), "task", "samples", "Samples per task", "task"),
             ),
+            (
+                "Empty answers per task and dataset",
+                _distribution(
+                    by_name.get("content_by_dataset"),
+                    "pair",
+                    "empty_share",
+                    "Share of empty answers per task / dataset",
+                    "task / dataset",
+                ),
+            ),
+            (
+                "Answers of yes/no and choice tasks",
+                _distribution(
+                    by_name.get("answer_distribution"),
+                    "pair",
+                    "share",
+                    "Answers per task / dataset",
+                    "task / dataset: answer",
+                ),
+            ),
         ]
     else:
         drawn += [

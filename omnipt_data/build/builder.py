@@ -113,7 +113,6 @@ class _Stats:
     by_dataset: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     empty_by_dataset: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     tokens: list[int] = field(default_factory=list)
-    negative_share: float | None = None  # the template's target share of empty answers
     skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self, context: int) -> dict[str, Any]:
@@ -125,7 +124,6 @@ class _Stats:
         return {
             "samples": self.samples,
             "by_dataset": dict(sorted(self.by_dataset.items())),
-            "negative_share": self.negative_share,
             "empty_share": {
                 d: round(self.empty_by_dataset[d] / n, 4) for d, n in sorted(self.by_dataset.items())
             },
@@ -321,7 +319,6 @@ def build(options: BuildOptions) -> dict[str, Any]:
                 for template in templates:
                     params = template_params(template, options.params)
                     task_stats = stats[template.task]
-                    task_stats.negative_share = params.get("negative_share")
                     for source in sources:
                         task_stats.skipped += source.excluded(draws_for(template.sampler, params))
                         if options.engine == "ray":
@@ -381,6 +378,7 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     "sampler": t.sampler,
                     "reward": t.reward,
                     "phrasings": len(t.instructions),
+                    "params": template_params(t, options.params),
                 }
                 for t in templates
             },
