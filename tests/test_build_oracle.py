@@ -459,7 +459,11 @@ def world_stores(small_world, tmp_path_factory) -> dict[str, Path]:
     _, world = small_world
     root = tmp_path_factory.mktemp("oracle-stores")
     names = sorted({n for names in STAGE_STORES.values() for n in names})
-    return {n: convert(n, world / n, root / n, show_progress=False).store.path for n in names}
+    stores = {n: convert(n, world / n, root / n, show_progress=False).store.path for n in names}
+    # the store says which sequences are videos, as each reader declares it
+    for name, video in (("mot", True), ("refer-kitti", True), ("coco", False), ("crowdhuman", False)):
+        assert set(pl.read_parquet(stores[name] / "sequences.parquet")["video"]) == {video}
+    return stores
 
 
 def test_every_sample_of_every_stage_says_what_the_store_says(world_stores, tmp_path):
