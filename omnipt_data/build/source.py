@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,23 @@ def draws_for(sampler: str, params: dict[str, Any]) -> Draws:
 Unit = tuple[str, str]  # ("scene", "dataset/split/sequence") or ("persons", dataset)
 
 
+@lru_cache(maxsize=32)
+def _categories(path: str, content_hash: str) -> dict[str, list[str]]:
+    """Box categories per dataset of the store at ``path``; computed once per process and store version
+    (every unit of a distributed build asks)."""
+    store = Store.open(path)
+    frames = store.scan("frames").select("frame_uid", "dataset")
+    rows = (
+        store.scan("boxes")
+        .filter(pl.col("source") == "gt")
+        .join(frames, on="frame_uid")
+        .group_by("dataset")
+        .agg(pl.col("category").drop_nulls().unique().sort())
+        .collect()
+    )
+    return dict(rows.iter_rows())
+
+
 class BuildSource:
     """One store as the samplers see it: sequences, their frames and boxes, expressions, semantics.
 
@@ -73,12 +90,28 @@ class BuildSource:
     def content_hash(self) -> str:
         return self.store.manifest["content_hash"]
 
+    @cached_property
+    def declared_video(self) -> bool | None:
+        """Whether the store's reader declares its sequences videos: for stores written before the
+        sequences said so themselves."""
+        from omnipt_data.readers import READERS
+
+        reader = READERS.get(self.store.manifest.get("reader", {}).get("name", ""))
+        return getattr(reader, "videos", None)
+
     def sequences(self) -> list[Sequence]:
         if self.unit is not None and self.unit[0] != "scene":
             return []
         rows = self.store.read("sequences").sort("sequence_uid")
         found = [
-            Sequence(r["sequence_uid"], r["dataset"], r["split"], r["sequence"], r["view"], r.get("video"))
+            Sequence(
+                r["sequence_uid"],
+                r["dataset"],
+                r["split"],
+                r["sequence"],
+                r["view"],
+                self.declared_video if r.get("video") is None else r["video"],
+            )
             for r in rows.iter_rows(named=True)
         ]
         if self.unit is not None:
@@ -101,19 +134,10 @@ class BuildSource:
             if (not draws.videos or s.video is True) and (people is None or s.dataset in people)
         ]
 
-    @cached_property
+    @property
     def categories(self) -> dict[str, list[str]]:
         """The ground-truth box categories of each dataset of the whole store (whatever the unit)."""
-        frames = self.store.scan("frames").select("frame_uid", "dataset")
-        rows = (
-            self.store.scan("boxes")
-            .filter(pl.col("source") == "gt")
-            .join(frames, on="frame_uid")
-            .group_by("dataset")
-            .agg(pl.col("category").drop_nulls().unique().sort())
-            .collect()
-        )
-        return dict(rows.iter_rows())
+        return _categories(str(self.path), self.content_hash)
 
     def person_datasets(self) -> set[str]:
         """Datasets whose box categories say which boxes are people."""
