@@ -80,6 +80,8 @@ def test_clean_build_has_no_content_finding(clean_build, tmp_path):
     assert set(answers) == {"yes", "no"} and abs(answers["yes"] - answers["no"]) <= 1
     page = (tmp_path / "report" / "index.html").read_text()
     assert page.count("data:image/png;base64,") == 4  # findings, token lengths, empty shares, answers
+    assert "<h2>Content per task and dataset</h2>" in page
+    assert "<td>position_prediction</td><td>mot</td>" in page and "<td>count</td><td>coco</td>" in page
     manifest = json.loads((clean_build / "manifest.json").read_text())
     skipped = manifest["tasks"]["position_prediction"]["skipped"]
     assert skipped == [{"dataset": "coco", "reason": "not videos (image collections)", "sequences": 2}]

@@ -69,10 +69,11 @@ def keep_negatives(drafts: list[Draft], share: float, rng: Random) -> list[Draft
 def balance_yes_no(drafts: list[Draft], yes_share: float, rng: Random) -> list[Draft]:
     """Yes/no drafts with ``yes_share`` of them answering yes: the rarer answer kept whole, the commoner
     one drawn down to match (none kept when one answer never occurs). Order is kept."""
-    yes = [k for k, d in enumerate(drafts) if parse_yes_no(str(d.turns[-1].answer))]
-    no = [k for k in range(len(drafts)) if k not in set(yes)]
     if not 0.0 < yes_share < 1.0:
         return drafts
+    said_yes = [bool(parse_yes_no(str(d.turns[-1].answer))) for d in drafts]
+    yes = [k for k, said in enumerate(said_yes) if said]
+    no = [k for k, said in enumerate(said_yes) if not said]
     want_yes = yes_share / (1.0 - yes_share) * len(no)
     if len(yes) > want_yes:
         keep = set(no) | set(rng.sample(yes, round(want_yes)))

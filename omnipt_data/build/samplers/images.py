@@ -92,10 +92,9 @@ def visibility(
             rng = rng_for(row["frame_uid"])
             visible = known["visibility"] >= threshold
             want_yes = answered_yes < yes_share * (len(drafts) + 1)
-            pool = known.filter(visible if want_yes else ~visible)
-            target = (pool if pool.height else known).row(
-                rng.randrange(pool.height or known.height), named=True
-            )
+            wanted = known.filter(visible if want_yes else ~visible)
+            pool = wanted if wanted.height else known
+            target = pool.row(rng.randrange(pool.height), named=True)
             answered_yes += target["visibility"] >= threshold
             box = to_boxes(pl.DataFrame([target]).select("x1", "y1", "x2", "y2", "track_id"))
             context = {"target": Answer.single_image(box), "threshold_percent": round(threshold * 100)}
