@@ -12,6 +12,9 @@ from omnipt_data.answers import Answer, Box, parse_count, parse_yes_no
 
 # Boxes a task about people lists: ground truth, not ignore regions, of a person category.
 PERSON_CATEGORIES = ("pedestrian", "person", "sitting person", "rider", "person (other)")
+# Negatives (empty answers) a template keeps at most, unless it says otherwise: detection's advice of
+# 0-10% background images, and about the share of gRefCOCO's no-target expressions.
+DEFAULT_NEGATIVE_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ def is_empty(answer: Answer | str) -> bool:
         return parse_count(answer) == 0
     has_semantics = answer.captions or answer.interactions or answer.summary or answer.scalar
     return not answer.boxes() and not has_semantics
+
+
+def negative_share(params: dict[str, Any]) -> float:
+    """A template's share of negatives (empty answers); 0.1 unless it says otherwise."""
+    return float(params.get("negative_share", DEFAULT_NEGATIVE_SHARE))
 
 
 def keep_negatives(drafts: list[Draft], share: float, rng: Random) -> list[Draft]:

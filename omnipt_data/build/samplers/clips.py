@@ -14,7 +14,16 @@ from typing import Any
 import polars as pl
 
 from omnipt_data.answers import Answer, Box
-from omnipt_data.build.draft import Draft, Image, Turn, gt_boxes, keep_negatives, target_boxes, to_boxes
+from omnipt_data.build.draft import (
+    Draft,
+    Image,
+    Turn,
+    gt_boxes,
+    keep_negatives,
+    negative_share,
+    target_boxes,
+    to_boxes,
+)
 from omnipt_data.build.source import BuildSource, draws_for
 from omnipt_data.interactions import words_of
 
@@ -68,7 +77,6 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
     answer_frames = params.get("answer_frames", "after_given")
     only_given = bool(params.get("only_given", False))
     turns_per_draft = int(params.get("turns", 1))
-    negative_share = float(params.get("negative_share", 0.1))
     for seq, frames, boxes in source.sequence_batches(draws_for("clip", params)):
         tracked = target_boxes(boxes).filter(pl.col("track_id").is_not_null())
         windows = list(_windows(frames, params))
@@ -104,7 +112,7 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
                 turns.append(Turn(_clip_images(w), context, Answer.from_frames(answer)))
             key = f"{seq.uid}@{group[0]['frame_index'][0]}"
             drafts.append(Draft(key, seq.dataset, turns, {"sequence": seq.uid}))
-        yield from keep_negatives(drafts, negative_share, rng_for(f"{seq.uid}#negatives"))
+        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
 
 def _views_of(scene: list, expression_views: list[str] | None, all_views: bool) -> list:
@@ -122,7 +130,6 @@ def referring(
     negatives make at most ``negative_share`` of a scene's samples."""
     all_views = params.get("views", "one") == "all"
     single_image = bool(params.get("single_image", False))
-    negative_share = float(params.get("negative_share", 0.1))
     for (dataset, split, name), scene in source.scenes(draws_for("referring", params)).items():
         expressions = source.expressions(dataset, split, name)
         if expressions.height == 0:
@@ -158,7 +165,9 @@ def referring(
                     context = {"sentence": expr["sentence"], "n_frames": len(indices), "n_views": len(views)}
                     meta = {"expression": expr["expression_uid"], "sequences": [s.uid for s in views]}
                     drafts.append(Draft(key, dataset, [Turn(images, context, answer)], meta))
-        yield from keep_negatives(drafts, negative_share, rng_for(f"{dataset}/{split}/{name}#negatives"))
+        yield from keep_negatives(
+            drafts, negative_share(params), rng_for(f"{dataset}/{split}/{name}#negatives")
+        )
 
 
 def _referred_answer(views, per_view, loaded, hits, single_image, all_views) -> Answer:
@@ -184,7 +193,6 @@ def semantic(
     """Semantic MOT over a clip: boxes with ids, a caption per track present, the interactions between
     tracks present (in words, ``approaches``, where the store keeps the synset), and the clip's
     summary. Clips with nobody make at most ``negative_share``."""
-    negative_share = float(params.get("negative_share", 0.1))
     for seq, frames, boxes in source.sequence_batches(draws_for("semantic", params)):
         semantics = source.semantics([seq.uid])
         if semantics.height == 0:
@@ -211,7 +219,7 @@ def semantic(
             key = f"{seq.uid}@{window['frame_index'][0]}"
             turn = Turn(_clip_images(window), {"n_frames": window.height}, answer)
             drafts.append(Draft(key, seq.dataset, [turn], {"sequence": seq.uid}))
-        yield from keep_negatives(drafts, negative_share, rng_for(f"{seq.uid}#negatives"))
+        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
 
 def track_caption(

@@ -15,6 +15,7 @@ from omnipt_data.build.draft import (
     Turn,
     balance_yes_no,
     keep_negatives,
+    negative_share,
     target_boxes,
     to_boxes,
 )
@@ -46,22 +47,19 @@ def _image(row: dict[str, Any]) -> Image:
     return Image(row["abs_path"], (row["width"], row["height"]))
 
 
-def _negative_share(params: dict[str, Any]) -> float:
-    return float(params.get("negative_share", 0.1))
-
-
 def grounding(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
     """Every person in one image, boxes without ids; images with nobody make ``negative_share`` of the
     samples (at most)."""
     for seq, found in _frames_with_targets(source, "grounding", params):
-        drafts = [
-            Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {"count": rows.height}, answer)])
-            for row, rows in found
-            for answer in [Answer.single_image(to_boxes(rows))]
-        ]
-        yield from keep_negatives(drafts, _negative_share(params), rng_for(f"{seq.uid}#negatives"))
+        drafts = []
+        for row, rows in found:
+            answer = Answer.single_image(to_boxes(rows))
+            drafts.append(
+                Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {"count": rows.height}, answer)])
+            )
+        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
 
 def counting(
@@ -73,7 +71,7 @@ def counting(
             Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {}, render_count(rows.height))])
             for row, rows in found
         ]
-        yield from keep_negatives(drafts, _negative_share(params), rng_for(f"{seq.uid}#negatives"))
+        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
 
 def visibility(
