@@ -123,7 +123,9 @@ class Scan:
     tokens: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     token_counting: str = ""
     content: dict[tuple[str, str], Content] = field(default_factory=lambda: defaultdict(Content))
-    clips: list[tuple[dict[str, Any], list[str], list[str]]] = field(default_factory=list)
+    # multi-image records: (where, image numbers, sequences the record's meta names); each path once
+    clips: list[tuple[dict[str, Any], tuple[int, ...], list[str]]] = field(default_factory=list)
+    image_numbers: dict[str, int] = field(default_factory=dict)
     first_of: dict[bytes, str] = field(default_factory=dict)  # sample digest -> first record id
     duplicates: list[dict[str, Any]] = field(default_factory=list)
     repeats: list[dict[str, Any]] = field(default_factory=list)
@@ -216,7 +218,7 @@ def _repeats_prompt(turn: Turn, parsed: ParsedAnswer, box_format: str) -> bool:
 
 def _sample_digest(record: dict[str, Any]) -> bytes:
     """What a model is shown and taught: images and messages (ids, keys and meta left out)."""
-    return hashlib.sha256(orjson.dumps([record.get("images"), record.get("messages")])).digest()
+    return hashlib.sha256(orjson.dumps([record.get("images"), record.get("messages")])).digest()[:16]
 
 
 def scan(ctx: BuildContext) -> Scan:
@@ -284,7 +286,8 @@ def _scan(ctx: BuildContext) -> Scan:
             if len(images) > 1:
                 meta = record.get("meta") or {}
                 claimed = meta.get("sequences") or ([meta["sequence"]] if meta.get("sequence") else [])
-                result.clips.append((where, images, claimed))
+                numbers = tuple(result.image_numbers.setdefault(i, len(result.image_numbers)) for i in images)
+                result.clips.append((where, numbers, claimed))
             for turn in _turns(record):
                 tokens += count_tokens(turn.instruction) + count_tokens(turn.answer)
                 size = turn.sizes[0] if turn.sizes else None
@@ -640,14 +643,15 @@ def _frame_index(ctx: BuildContext, images: set[str]) -> FrameIndex:
 
 
 def temporal_from_non_video(ctx: BuildContext) -> pl.DataFrame:
-    clips = scan(ctx).clips
-    index = ctx.cached("frame_index", lambda: _frame_index(ctx, {i for _, ims, _ in clips for i in ims}))
+    found = scan(ctx)
+    index = ctx.cached("frame_index", lambda: _frame_index(ctx, set(found.image_numbers)))
+    sequence_of = {n: index.sequence_of[i] for i, n in found.image_numbers.items() if i in index.sequence_of}
     rows = [
         {"file": store, "detail": f"store {store} is not here: clips were not checked against it"}
         for store in index.missing
     ]
-    for where, images, claimed in clips:
-        per_sequence = Counter(index.sequence_of[i] for i in images if i in index.sequence_of)
+    for where, images, claimed in found.clips:
+        per_sequence = Counter(sequence_of[i] for i in images if i in sequence_of)
         if not per_sequence:  # images not in the stores (a materialised build): the sequences it names
             per_sequence = Counter({uid: len(images) for uid in claimed})
         for uid, n in sorted(per_sequence.items()):
