@@ -271,11 +271,18 @@ def build(
     for column in ("task", "samples", "datasets", "tokens p50", "tokens max"):
         table.add_column(column)
     for task, stats in manifest["tasks"].items():
-        datasets = ", ".join(f"{d}:{n}" for d, n in stats["by_dataset"].items())
+        empty = stats.get("empty_share", {})
+        datasets = ", ".join(
+            f"{d}:{n}" + (f" ({empty[d]:.0%} empty)" if empty.get(d) else "")
+            for d, n in stats["by_dataset"].items()
+        )
         table.add_row(
             task, str(stats["samples"]), datasets, str(stats["tokens"]["p50"]), str(stats["tokens"]["max"])
         )
     out.print(table)
+    for task, stats in manifest["tasks"].items():
+        for note in stats.get("skipped", []):
+            out.print(f"{task}: skipped {note['dataset']} ({note['sequences']} sequences): {note['reason']}")
 
 
 @app.command()

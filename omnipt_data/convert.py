@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
 from omnipt_data.readers import ReadOptions, get_reader
+from omnipt_data.readers.base import Batch
 from omnipt_data.store import Store, write_store
 
 
@@ -48,7 +51,17 @@ def convert(
         ) as advance:
             for unit in units:
                 for batch in reader.read_unit(source, unit, options):
-                    writer.write_batch(batch)
+                    writer.write_batch(with_video_flag(batch, getattr(reader, "videos", None)))
                 advance(unit.size or 1)
         extra["problems"] = {"skipped_rows": problems.count, "examples": problems.summary()}
     return ConvertResult(Store.open(out), problems.count)
+
+
+def with_video_flag(batch: Batch, videos: bool | None) -> Batch:
+    """The batch with its sequences' ``video`` set from the reader's declaration where the rows leave it
+    unknown (temporal training tasks draw only from videos)."""
+    sequences = batch.get("sequences")
+    if sequences is None or videos is None:
+        return batch
+    flag = pl.col("video").fill_null(videos) if "video" in sequences.columns else pl.lit(videos)
+    return {**batch, "sequences": sequences.with_columns(flag.alias("video"))}

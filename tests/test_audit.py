@@ -285,7 +285,7 @@ def test_build_audit_clean_then_hand_corrupted(small_world, tmp_path):
         }
     )
     page = (tmp_path / "clean-report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 3  # findings, token lengths, task balance
+    assert page.count("data:image/png;base64,") == 4  # findings, token lengths, task balance, empty shares
 
     # Corrupt two answers by hand: corners where x,y,w,h belongs, and a box in original-image pixels.
     corrupted = tmp_path / "corrupted"

@@ -111,6 +111,26 @@ def plots(results: list[CheckResult], kind: str, context: Any) -> list[tuple[str
                 "Task balance",
                 _distribution(by_name.get("task_balance"), "task", "samples", "Samples per task", "task"),
             ),
+            (
+                "Empty answers per task and dataset",
+                _distribution(
+                    by_name.get("content_by_dataset"),
+                    "pair",
+                    "empty_share",
+                    "Share of empty answers per task / dataset",
+                    "task / dataset",
+                ),
+            ),
+            (
+                "Answers of yes/no and choice tasks",
+                _distribution(
+                    by_name.get("answer_distribution"),
+                    "pair",
+                    "share",
+                    "Answers per task / dataset",
+                    "task / dataset: answer",
+                ),
+            ),
         ]
     else:
         drawn += [
@@ -167,6 +187,31 @@ def _findings_table(result: CheckResult) -> str:
     return f"<table><tr>{head}</tr>{body}</table>{more}"
 
 
+CONTENT_COLUMNS = (
+    "task",
+    "dataset",
+    "samples",
+    "empty",
+    "empty_share",
+    "negative_share",
+    "commonest_answer",
+    "commonest_share",
+)
+
+
+def _content_table(results: list[CheckResult]) -> str:
+    """A build's samples per task and dataset: empty answers against the template's negative share and
+    the commonest answer of yes/no and choice tasks (the ``content_by_dataset`` check's rows)."""
+    rows = next((r.findings for r in results if r.name == "content_by_dataset"), [])
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in CONTENT_COLUMNS)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in CONTENT_COLUMNS) + "</tr>" for r in rows
+    )
+    return f"<h2>Content per task and dataset</h2><table><tr>{head}</tr>{body}</table>"
+
+
 STYLE = """
 body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.85em; }
@@ -203,7 +248,7 @@ def render_html(target: Path, kind: str, results: list[CheckResult], figures: li
         f"<p>{flagged['error']} error and {flagged['warning']} warning finding(s); "
         f"omnipt-data {__version__}.</p>"
         f"<h2>Checks</h2><table><tr><th>check</th><th>severity</th><th>findings</th><th>what</th></tr>"
-        f"{summary_rows}</table><h2>Plots</h2><div class='plots'>{images}</div>"
+        f"{summary_rows}</table>{_content_table(results)}<h2>Plots</h2><div class='plots'>{images}</div>"
         f"<h2>Findings</h2>{sections}</body></html>"
     )
 

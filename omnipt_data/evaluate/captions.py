@@ -73,6 +73,7 @@ from typing import Any, Literal
 
 from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.evaluate.report import COMBINED, EvalResult
+from omnipt_data.interactions import synset_of
 
 Tokenizer = Literal["coco", "whitespace"]
 Triple = tuple[Hashable, Hashable, str]
@@ -511,7 +512,8 @@ def _parse_pair(key: str) -> tuple[Hashable, Hashable] | None:
 def relations_to_triples(
     relations: Mapping[str, Sequence[str]], *, source: Path | str = "<relations>"
 ) -> set[Triple]:
-    """BenSMOT ``{"<src>-<dst>": ["hold.v.01", ...]}`` to ``{(src, dst, label)}`` (numeric ids as ints)."""
+    """BenSMOT ``{"<src>-<dst>": ["hold.v.01", ...]}`` to ``{(src, dst, label)}`` (numeric ids as ints;
+    labels said in words, ``holds``, read as their synset)."""
     out: set[Triple] = set()
     for key, labels in relations.items():
         pair = _parse_pair(str(key))
@@ -519,7 +521,7 @@ def relations_to_triples(
             raise InputError(source, None, f"relation key {key!r}", '"<src>-<dst>" such as "1-2"')
         if isinstance(labels, str):
             labels = [labels]
-        out.update((pair[0], pair[1], str(label)) for label in labels)
+        out.update((pair[0], pair[1], synset_of(str(label))) for label in labels)  # words a model says
     return out
 
 

@@ -46,6 +46,8 @@ class Reader(Protocol):
     name: str
     version: str
     description: str
+    # Readers whose rows hold sequences declare ``videos``: True for videos (frames in time order), False
+    # for image collections; ``convert`` writes it into the sequences' ``video`` column.
 
     def sniff(self, path: Path) -> bool:
         """Whether ``path`` looks like this format (used by ``convert auto``)."""

@@ -323,6 +323,7 @@ def _combined_relations(source: Combined, key: str, problems: Problems) -> set[t
 
 class BenSmotReader:
     name = "bensmot"
+    videos = True  # its sequences are videos
     version = "1"
     description = "BenSMOT semantic MOT: tracks, per-track captions, interactions and clip summaries"
 

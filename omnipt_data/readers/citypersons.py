@@ -105,6 +105,7 @@ def find_annotations(path: Path) -> list[Path]:
 
 class CityPersonsReader:
     name = "citypersons"
+    videos = False  # its sequences are image collections
     version = "1"
     description = "CityPersons gtBboxCityPersons JSON files (full and visible boxes, ignore regions)"
 

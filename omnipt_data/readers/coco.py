@@ -123,6 +123,7 @@ def _check_box(value: Any) -> str | None:
 
 class CocoReader:
     name = "coco"
+    videos = False  # its sequences are image collections
     version = "1"
     description = "COCO instances / person_keypoints JSON: person boxes, crowd regions, keypoints"
 

@@ -61,6 +61,7 @@ def find_images_dir(folder: Path) -> Path | None:
 
 class CrowdHumanReader:
     name = "crowdhuman"
+    videos = False  # its sequences are image collections
     version = "1"
     description = "CrowdHuman .odgt annotation files (full, visible and head boxes)"
 

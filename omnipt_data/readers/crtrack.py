@@ -223,6 +223,7 @@ def _referents(boxes: pl.DataFrame, expression_uid: str, track_ids: tuple[int, .
 
 class CRTrackReader:
     name = "crtrack"
+    videos = True  # its sequences are videos
     version = "1"
     description = "CRTrack cross-view referring MOT: <Scene>_View<k> MOTChallenge sequences + tackled_text"
 
@@ -386,6 +387,7 @@ class CRTrackEvalReader:
     """The evaluation ground truth ``<Scene>_<sentence>/gt/View<k>.txt`` as boxes, sentences and referents."""
 
     name = "crtrack-eval"
+    videos = True  # its sequences are videos
     version = "1"
     description = "CRTrack evaluation ground truth: <Scene>_<sentence>/gt/View<k>.txt per sentence"
 

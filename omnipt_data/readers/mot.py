@@ -328,6 +328,7 @@ def mot_boxes(
 
 class MotReader:
     name = "mot"
+    videos = True  # its sequences are videos
     version = "1"
     description = "MOTChallenge (MOT15/16/17/20), DanceTrack, SportsMOT sequence folders or a bare gt.txt"
 
@@ -469,6 +470,7 @@ class MotResultsReader:
     """A folder of tracker results ``<sequence>.txt`` (MOTChallenge submission layout) as predictions."""
 
     name = "mot-results"
+    videos = True  # its sequences are videos
     version = "1"
     description = (
         "MOTChallenge tracker results: a folder of <sequence>.txt files (boxes with source model:NAME)"

@@ -96,6 +96,7 @@ class ReferKittiReader:
     """One reader class for both releases; ``lenient_missing_ids`` is the V2 behaviour."""
 
     version = "1"
+    videos = True  # its sequences are videos
 
     def __init__(self, name: str, description: str, *, lenient_missing_ids: bool) -> None:
         self.name = name
