@@ -12,7 +12,6 @@ text itself, so the table below says only what each edit is and which words the 
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +20,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from omnipt_data.cli import main
 from omnipt_data.convert import ConvertResult, convert
 from omnipt_data.errors import InputError
 from omnipt_data.readers import ReadOptions
+from omnipt_data.store import Store
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Corpus:
     header: str | None = None  # a header-only (or skeleton-only) target; None: the format has none
     header_reads: bool = False
     edits: dict[str, Edit] = field(default_factory=dict)
-    source: str = ""  # what to convert, relative to the dataset folder
+    source: str = "."  # what to convert, relative to the dataset folder
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -559,22 +560,36 @@ def _convert(fmt: str, source: Path, out: Path, lenient: bool = False) -> Conver
 # --- the test ----------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def clean_store(tmp_path_factory):
+    """The store of each corpus' valid dataset, converted once."""
+    stores: dict[str, Store] = {}
+
+    def get(name: str) -> Store:
+        if name not in stores:
+            corpus = CORPORA[name]
+            # the same folder name as the damaged copy: MOT-style readers keep it in relative image paths
+            root = tmp_path_factory.mktemp(name) / "data"
+            corpus.build(root)
+            stores[name] = _convert(corpus.fmt, root / corpus.source, root.parent / "store").store
+        return stores[name]
+
+    return get
+
+
 @pytest.mark.parametrize(("name", "defect"), CASES, ids=[f"{n}-{d}" for n, d in CASES])
-def test_defect_gives_a_clean_read_or_one_file_line_error(name, defect, tmp_path):
+def test_defect_gives_a_clean_read_or_one_file_line_error(name, defect, tmp_path, clean_store):
     corpus = CORPORA[name]
-    # the same folder name in both: MOT-style readers keep it in their relative image paths
-    clean_root, root = tmp_path / "clean" / "data", tmp_path / "data"
-    for folder in (clean_root, root):
-        corpus.build(folder)
-    source = root / corpus.source if corpus.source else root
+    root = tmp_path / "data"
+    corpus.build(root)
+    source = root / corpus.source
     file, line, problem, ok = _apply(corpus, defect, root)
     out = tmp_path / "out"
     out.mkdir()
     if ok:
         result = _convert(corpus.fmt, source, out / "store")
         assert result.skipped_rows == 0
-        clean_source = clean_root / corpus.source if corpus.source else clean_root
-        clean = _convert(corpus.fmt, clean_source, tmp_path / "clean-store").store
+        clean = clean_store(name)
         counts, clean_counts = result.store.manifest["counts"], clean.manifest["counts"]
         if defect in ("bom", "crlf"):  # the same data, byte for byte in the store
             assert result.store.manifest["content_hash"] == clean.manifest["content_hash"]
@@ -602,25 +617,86 @@ def test_defect_gives_a_clean_read_or_one_file_line_error(name, defect, tmp_path
     assert message.split(": ", 1)[1] in " ".join(lenient.store.manifest["problems"]["examples"])
 
 
-def test_cli_empty_gt_txt_is_one_line_without_traceback(tmp_path):
+def test_cli_empty_gt_txt_is_one_line_without_traceback(tmp_path, monkeypatch, capsys):
     """The bare ``gt.txt`` that once ended in ``max() arg is an empty sequence``."""
     (tmp_path / "seq").mkdir()
     (tmp_path / "seq" / "gt.txt").write_text("")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "omnipt_data.cli",
-            "convert",
-            "mot",
-            str(tmp_path / "seq"),
-            "--out",
-            str(tmp_path / "s"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{tmp_path / 'seq' / 'gt.txt'}: no annotation rows" in result.stderr.replace("\n", "")
-    assert not (tmp_path / "s").exists()
+    argv = ["omnipt-data", "convert", "mot", str(tmp_path / "seq"), "--out", str(tmp_path / "s")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    assert exit_.value.code == 2
+    message = capsys.readouterr().err.replace("\n", "")
+    assert f"error: {tmp_path / 'seq' / 'gt.txt'}: no annotation rows" in message
+    assert "Traceback" not in message and not (tmp_path / "s").exists()
+
+
+# --- formats that are not text: CityPersons' .mat release and the ReID folders of named crops ---------
+
+
+def _citypersons_mat(path: Path, classes: tuple[int, ...], columns: int = 10) -> None:
+    """A CityPersons ``anno_val.mat`` of one image per class given (the released cell-array layout)."""
+    import numpy as np
+    from scipy.io import savemat
+
+    cells = np.empty((1, len(classes)), dtype=object)
+    for k, class_id in enumerate(classes):
+        row = [class_id, 10, 20, 30, 60, 24000 + k, 12, 20, 20, 50][:columns]
+        cells[0, k] = {
+            "cityname": np.array(["lindau"]),
+            "im_name": np.array([f"lindau_{k:06d}_000019_leftImg8bit.png"]),
+            "bbs": np.array([row], dtype=np.uint16),
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    savemat(path, {"anno_val_aligned": cells})
+
+
+MAT_DEFECTS = {
+    "empty": (lambda path: path.write_bytes(b""), "not a readable MATLAB file"),
+    "truncated": (lambda path: path.write_bytes(path.read_bytes()[:200]), "not a readable MATLAB file"),
+    "not_mat": (lambda path: path.write_bytes(b"hello, not a MAT-file"), "not a readable MATLAB file"),
+    "unknown_class": (lambda path: _citypersons_mat(path, (1, 9)), "anno_val_aligned[1]: "),
+    "wrong_columns": (lambda path: _citypersons_mat(path, (1, 2), columns=9), "bbs has shape (1, 9)"),
+}
+
+
+@pytest.mark.parametrize("defect", sorted(MAT_DEFECTS))
+def test_citypersons_mat_defects_name_the_file_and_leave_nothing(defect, tmp_path):
+    mat = tmp_path / "cp" / "annotations" / "anno_val.mat"
+    _citypersons_mat(mat, (1, 2))
+    assert _convert("citypersons", tmp_path / "cp", tmp_path / "clean").store.manifest["counts"]["boxes"] == 2
+    damage, problem = MAT_DEFECTS[defect]
+    damage(mat)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError) as caught:
+        _convert("citypersons", tmp_path / "cp", out / "store")
+    message = str(caught.value)
+    assert caught.value.path == mat and caught.value.line is None
+    assert message.startswith(f"{mat}: ") and problem in message and "expected" in message
+    assert "\n" not in message and list(out.iterdir()) == []
+    lenient = _convert("citypersons", tmp_path / "cp", out / "store", lenient=True)
+    # a bad image entry leaves out that image only (both images have 9 columns in wrong_columns)
+    assert lenient.skipped_rows == (2 if defect == "wrong_columns" else 1)
+    assert lenient.store.manifest["counts"]["frames"] == (1 if defect == "unknown_class" else 0)
+
+
+def test_reid_folders_empty_or_badly_named(tmp_path):
+    """Market-1501 and DukeMTMC-reID carry their annotations in file names: an empty split folder is a
+    clean read of nothing; a name of the wrong shape is an error naming that file."""
+    market = tmp_path / "Market-1501-v15.09.15"
+    for folder in ("bounding_box_train", "query", "bounding_box_test"):
+        (market / folder).mkdir(parents=True)
+    Image.new("RGB", (16, 32)).save(market / "query" / "0001_c1s1_001051_00.jpg")
+    (market / "bounding_box_train" / "Thumbs.db").write_bytes(b"\x00\x01")  # Market ships one: passed over
+    store = _convert("market1501", market, tmp_path / "s1").store
+    assert store.manifest["counts"]["identities"] == 1
+    bad = market / "bounding_box_test" / "0002_cXs1_000451_03.jpg"
+    Image.new("RGB", (16, 32)).save(bad)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(InputError) as caught:
+        _convert("market1501", market, out / "store")
+    assert caught.value.path == bad and str(caught.value).startswith(f"{bad}: file name ")
+    assert list(out.iterdir()) == []
+    assert _convert("market1501", market, out / "store", lenient=True).skipped_rows == 1

@@ -288,7 +288,7 @@ class CityPersonsReader:
         split = options.split or mat_split(path)
         try:
             content = loadmat(path)
-        except (ValueError, TypeError, OSError, NotImplementedError) as exc:
+        except Exception as exc:  # scipy raises OSError, IndexError, MatReadError, ... for damaged files
             options.problems.report(
                 InputError(path, None, f"not a readable MATLAB file ({exc})", EXPECTED_MAT)
             )
