@@ -165,17 +165,78 @@ def test_citypersons_mat_as_released(fixtures, tmp_path):
     assert first.height == len(bbs)
 
 
+# --- CRTrack as released: chen-si-jia/CRMOT ------------------------------------------------------------
+
+
+def test_crtrack_layout_rebuilt_from_the_real_gt_as_the_authors_script_reads_it(fixtures, tmp_path):
+    """chen-si-jia/CRMOT CRTracker/src/dataset_util/gen_In-domain_gt_test.py made the released evaluation
+    ground truth (tests/data/real/crtrack/gt) from ``images/test/<Scene>_View<k>/gt/gt.txt`` and
+    ``labels_with_ids_text/test/tackled_text/<Scene>.txt``: each line split at ':', the ids at ',', a
+    view's rows kept when their id (as text) is listed. The released layout is rebuilt here from that
+    real output; the script's rule gives the real files back, and the ``crtrack`` reader the same
+    referents."""
+    released = fixtures / "crtrack" / "gt"
+    sentences: dict[str, dict[str, list[str]]] = {}  # sentence -> view -> rows
+    for folder in sorted(released.iterdir()):
+        views = {p.stem: p.read_text().splitlines() for p in sorted((folder / "gt").glob("View*.txt"))}
+        sentences[folder.name.split("_", 1)[1]] = views
+    domain = tmp_path / "CRTrack_In-domain"
+    for view in ("View1", "View2", "View3"):
+        rows = {row for views in sentences.values() for row in views[view]}
+        ordered = sorted(rows, key=lambda row: tuple(int(v) for v in row.split(",")[:2]))
+        _write(domain, {f"images/test/Gate2_{view}/gt/gt.txt": "\n".join(ordered) + "\n"})
+    named = {
+        s: sorted({row.split(",")[1] for rows in v.values() for row in rows}) for s, v in sentences.items()
+    }
+    tackled = "".join(f"Gate2_{sentence}:{','.join(ids)}\n" for sentence, ids in named.items())
+    _write(domain, {"labels_with_ids_text/test/tackled_text/Gate2.txt": tackled})
+
+    # the authors' script on the rebuilt layout
+    script: dict[tuple[str, str], list[str]] = {}
+    for line in tackled.splitlines():
+        temp = line.strip()
+        data = temp.split(":")
+        sence = data[0].split("_")[0]
+        ids = data[1].split(",")
+        for view in ("View1", "View2", "View3"):
+            gt_path = domain / "images" / "test" / f"{sence}_{view}" / "gt" / "gt.txt"
+            kept = [row for row in gt_path.read_text().splitlines() if row.strip().split(",")[1] in ids]
+            script[data[0].split("_", 1)[1], view] = kept
+    for (sentence, view), rows in script.items():  # the released files, line for line (order aside)
+        assert sorted(rows) == sorted(sentences[sentence][view])
+
+    assert detect_format(tmp_path) == "crtrack"
+    store = _convert("crtrack", tmp_path, tmp_path / "store")
+    frames = store.read("frames").select("frame_uid", "view", "frame_index")
+    referents = (
+        store.read("referents")
+        .join(store.read("expressions").select("expression_uid", "sentence"), on="expression_uid")
+        .join(frames, on="frame_uid")
+    )
+    got = Counter(referents.select("sentence", "view", "frame_index", "track_id").rows())
+    want = Counter(
+        (sentence, view, int(row.split(",")[0]), int(row.split(",")[1]))
+        for (sentence, view), rows in script.items()
+        for row in rows
+    )
+    assert got == want and sum(want.values()) == 9032
+    assert store.manifest["counts"]["tracks"] == 5 and store.read("sequences")[
+        "sequence"
+    ].unique().to_list() == ["Gate2"]
+
+
 # --- Refer-KITTI (-V2): wudongming97/RMOT, zyn213/TempRMOT ---------------------------------------------
 
 KITTI_SIZE = (1242, 375)
 
 
-def test_refer_kitti_as_the_rmot_loader_reads_it(tmp_path):
+@pytest.mark.parametrize("fmt", ["refer-kitti", "refer-kitti-v2"])
+def test_refer_kitti_as_the_rmot_loader_reads_it(fmt, tmp_path):
     """Labels written as wudongming97/RMOT tools/gen_track_id_from_kitti.py writes them
     (``'0 {:d} {:.6f} {:.6f} {:.6f} {:.6f}'``, the top-left corner and size over the image size),
     expressions as zyn213/TempRMOT datasets/README.md shows them (ids as strings, ``raw_sentence`` for
     the GPT-extended ones); read back as RMOT datasets/refer_kitti.py ``_pre_single_frame`` reads them."""
-    root = tmp_path / "refer-kitti"
+    root = tmp_path / fmt
     width, height = KITTI_SIZE
     objects = {  # frame -> (id, x, y, w, h) in pixels; id -1 is FairMOT's "no identity"
         0: [(3, 100, 150, 60, 40), (7, 600, 160, 120, 90)],
@@ -223,7 +284,8 @@ def test_refer_kitti_as_the_rmot_loader_reads_it(tmp_path):
                 if int(label[1]) in ref_ids:
                     loader_referents.add((name[: -len(".json")], frame_id + 1, int(label[1])))
 
-    store = _convert("refer-kitti", root, tmp_path / "store")
+    assert detect_format(root) == fmt
+    store = _convert(fmt, root, tmp_path / "store")
     boxes = _boxes_with_frames(store).sort("frame_index", "box_uid")
     assert boxes.height == len(loader_boxes) == 6
     for row, want in zip(boxes.iter_rows(named=True), sorted(loader_boxes, key=lambda b: b[0]), strict=True):
