@@ -186,7 +186,7 @@ def find_annotations(path: Path) -> list[Path]:
 class CityPersonsReader:
     name = "citypersons"
     version = "1"
-    description = "CityPersons gtBboxCityPersons JSON files (full and visible boxes, ignore regions)"
+    description = "CityPersons gtBboxCityPersons JSON or the original anno_<split>.mat (full, visible boxes)"
 
     def sniff(self, path: Path) -> bool:
         """A JSON file, a city or split folder holding them, or a folder holding ``gtBboxCityPersons``."""
