@@ -22,7 +22,7 @@ from PIL import Image
 
 from omnipt_data.cli import main
 from omnipt_data.convert import ConvertResult, convert
-from omnipt_data.errors import InputError
+from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.readers import ReadOptions
 from omnipt_data.store import Store
 
@@ -700,3 +700,14 @@ def test_reid_folders_empty_or_badly_named(tmp_path):
     assert caught.value.path == bad and str(caught.value).startswith(f"{bad}: file name ")
     assert list(out.iterdir()) == []
     assert _convert("market1501", market, out / "store", lenient=True).skipped_rows == 1
+
+
+def test_a_folder_where_a_file_belongs_is_one_line(tmp_path):
+    """Reading errors of the system (a folder named like the annotation file) are one line too."""
+    (tmp_path / "ch" / "annotation_train.odgt").mkdir(parents=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OmniptError) as caught:
+        _convert("crowdhuman", tmp_path / "ch", out / "store")
+    assert str(caught.value) == f"{tmp_path / 'ch' / 'annotation_train.odgt'}: Is a directory"
+    assert list(out.iterdir()) == []
