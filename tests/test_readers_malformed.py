@@ -48,6 +48,7 @@ class Corpus:
     header_reads: bool = False
     edits: dict[str, Edit] = field(default_factory=dict)
     source: str = "."  # what to convert, relative to the dataset folder
+    clean: frozenset[str] = frozenset()  # generic defects this format cannot tell from valid data
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
@@ -290,6 +291,25 @@ def build_bensmot_tracks(root: Path) -> None:
     (root / "relation.json").unlink()
 
 
+GRAPHML = """<?xml version="1.0" encoding="UTF-8"?>
+<graphml xmlns="http://graphml.graphdrawing.org/xmlns">
+  <key id="d0" for="edge" attr.name="relationship" attr.type="string"/>
+  <graph edgedefault="directed">
+    <node id="woman0"/>
+    <node id="man0"/>
+    <edge source="woman0" target="man0"><data key="d0">pass.v.01</data></edge>
+    <edge source="man0" target="woman0"><data key="d0">talk.v.02</data></edge>
+  </graph>
+</graphml>
+"""
+
+
+def build_bensmot_graph(root: Path) -> None:
+    """Interactions as a graph over the caption names (no combined relation.json)."""
+    build_bensmot_tracks(root)
+    _write(root, {f"{BENSMOT_SEQ}/interactions.graphml": GRAPHML})
+
+
 CORPORA: dict[str, Corpus] = {
     "mot": Corpus(
         "mot",
@@ -471,6 +491,33 @@ CORPORA: dict[str, Corpus] = {
             "wrong_type": Edit("3,2,40,20,8,16", "3,2,forty,20,8,16", "non-numeric value 'forty'"),
         },
     ),
+    "bensmot-captions": Corpus(
+        "bensmot",
+        build_bensmot_tracks,
+        f"{BENSMOT_SEQ}/instance_captions.txt",
+        one_row=_first_line,
+        empty_reads=True,
+        clean=frozenset({"truncated"}),  # a caption cut short is still a caption
+        edits={
+            "wrong_type": Edit("man0: A man", "man0 A man", "no '<name>:' at the start of the line"),
+            "unknown_id": Edit("man0: A man", "woman0: A man", "instance 'woman0' already named on line 1"),
+        },
+    ),
+    "bensmot-graphml": Corpus(
+        "bensmot",
+        build_bensmot_graph,
+        f"{BENSMOT_SEQ}/interactions.graphml",
+        one_row=_drop_lines('source="man0"'),
+        empty_reads=False,
+        header='<graphml xmlns="http://graphml.graphdrawing.org/xmlns"><graph/></graphml>\n',
+        header_reads=True,
+        edits={
+            "wrong_type": Edit(
+                '<data key="d0">talk.v.02</data>', '<data key="d0"></data>', "without an interaction"
+            ),
+            "unknown_id": Edit('target="woman0"', 'target="ghost0"', "edge end 'ghost0' is not a node"),
+        },
+    ),
     "bensmot-relation": Corpus(
         "bensmot",
         build_bensmot,
@@ -549,6 +596,8 @@ def _apply(corpus: Corpus, defect: str, root: Path) -> tuple[Path, int | None, s
         changed = text.replace(edit.old, edit.new)
         data, problem, ok = changed.encode(), edit.problem, edit.problem is None
         line = changed[: changed.index(edit.new)].count("\n") + 1
+    if defect in corpus.clean:
+        ok, line = True, None
     target.write_bytes(data)
     return target, line, problem, ok
 

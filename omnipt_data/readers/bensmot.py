@@ -179,6 +179,9 @@ def split_labels(value: Any) -> list[str] | None:
 def read_graphml(path: Path, names: dict[str, int], problems: Problems) -> set[tuple[int, int, str]]:
     """``(source track, target track, synset)`` of every labelled edge."""
     data = path.read_bytes()
+    if not data.removeprefix(BOM).strip():
+        problems.report(InputError(path, 1, "empty file", EXPECTED_GRAPHML))
+        return set()
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
