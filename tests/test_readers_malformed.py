@@ -443,6 +443,12 @@ CORPORA: dict[str, Corpus] = {
             "nan_inf": Edit("in red:1", "in red:nan", "id 'nan' is not a non-negative integer"),
             "negative_size": Edit("in red:1", "in red:-1", "id '-1' is not a non-negative integer"),
             "unknown_id": Edit("in red:1", "in red:9", "id 9 is no track of scene Plaza"),
+            "escape": Edit(
+                "imDir=img1",
+                "imDir=../..",
+                "leaves the sequence folder",
+                "images/train/Plaza_View2/seqinfo.ini",
+            ),
         },
     ),
     "crtrack-eval": Corpus(
