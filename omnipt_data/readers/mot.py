@@ -403,7 +403,7 @@ class MotReader:
                     InputError(
                         info.gt or info.det or unit.path,
                         None,
-                        "no annotation rows, and no seqinfo.ini to say how long the sequence is",
+                        "no annotation rows, and no seqinfo.ini seqLength to say how long the sequence is",
                         "frame,id,x,y,w,h,... rows, or a seqinfo.ini with seqLength",
                     )
                 )

@@ -27,6 +27,7 @@ import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
 from omnipt_data.readers.base import (
+    BOM,
     Batch,
     ReadOptions,
     Unit,
@@ -77,7 +78,7 @@ def iter_json_array(path: Path, problems: Problems, expected: str) -> Iterator[t
 
 def _scan(path: Path, data: mmap.mmap, problems: Problems, expected: str) -> Iterator[tuple[int, Any]]:
     lines = _LineCounter(data)
-    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    start = len(BOM) if data[: len(BOM)] == BOM else 0
     while start < len(data) and data[start : start + 1] in (b" ", b"\t", b"\r", b"\n"):
         start += 1
     if start == len(data):
