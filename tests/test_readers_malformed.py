@@ -412,6 +412,7 @@ CORPORA: dict[str, Corpus] = {
         KITTI_LABELS,
         one_row=_first_line,
         empty_reads=True,  # a frame without objects
+        header="class id x y w h\n",
         edits={
             "nan_inf": Edit("0.100000 0.100000", "nan 0.100000", "NaN or infinite"),
             "negative_size": Edit("0.100000 0.100000", "-0.100000 0.100000", "negative box size"),
@@ -491,6 +492,7 @@ CORPORA: dict[str, Corpus] = {
         f"{BENSMOT_SEQ}/gt/gt.txt",
         one_row=_first_line,
         empty_reads=True,
+        header=MOT_HEADER,
         edits={
             "nan_inf": Edit("3,2,40,20,8,16", "3,2,40,20,nan,16", "NaN or infinite"),
             "negative_size": Edit("3,2,40,20,8,16", "3,2,40,20,-8,16", "negative box size"),
