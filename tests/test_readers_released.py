@@ -154,15 +154,34 @@ def test_citypersons_mat_as_released(fixtures, tmp_path):
     want_classes = Counter(names[int(row[0])] for _, _, bbs in images for row in bbs)
     assert dict(boxes.group_by("category").len().iter_rows()) == dict(want_classes)
     assert boxes.filter(pl.col("ignore"))["category"].unique().sort().to_list() == ["ignore", "person group"]
-    city, name, bbs = images[0]
-    first = boxes.filter(pl.col("image_path") == f"leftImg8bit/val/{city}/{name}").sort("box_uid")
-    x, y, w, h = bbs[0][1:5]
-    vx, vy, vw, vh = bbs[0][6:10]
-    row = first.row(0, named=True)
-    assert (row["x1"], row["y1"], row["x2"], row["y2"]) == (x, y, x + w, y + h)
-    assert (row["vis_x1"], row["vis_y1"], row["vis_x2"], row["vis_y2"]) == (vx, vy, vx + vw, vy + vh)
-    assert json.loads(row["extra"]) == {"instanceId": int(bbs[0][5])}
-    assert first.height == len(bbs)
+    # every box, corners and visible corners, on its image
+    want = Counter(
+        (
+            f"leftImg8bit/val/{city}/{name}",
+            names[int(r[0])],
+            *(r[1], r[2], r[1] + r[3], r[2] + r[4]),
+            *(r[6], r[7], r[6] + r[8], r[7] + r[9]),
+            int(r[5]),
+        )
+        for city, name, bbs in images
+        for r in bbs
+    )
+    got = Counter(
+        boxes.select(
+            "image_path",
+            "category",
+            "x1",
+            "y1",
+            "x2",
+            "y2",
+            "vis_x1",
+            "vis_y1",
+            "vis_x2",
+            "vis_y2",
+            pl.col("extra").str.json_path_match("$.instanceId").cast(pl.Int64),
+        ).rows()
+    )
+    assert got == want
 
 
 # --- CRTrack as released: chen-si-jia/CRMOT ------------------------------------------------------------
