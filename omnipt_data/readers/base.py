@@ -83,7 +83,7 @@ def decode_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
 def escapes(relative: str) -> bool:
     """Whether a path written in an annotation file leaves the folder it is relative to."""
     posix = PurePosixPath(relative.replace("\\", "/"))
-    return posix.is_absolute() or ".." in posix.parts or bool(PureWindowsPath(relative).drive)
+    return posix.is_absolute() or ".." in posix.parts or PureWindowsPath(relative).is_absolute()
 
 
 def escape_problem(relative: str) -> str:
