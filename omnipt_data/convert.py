@@ -9,7 +9,7 @@ import polars as pl
 
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
-from omnipt_data.readers import ReadOptions, get_reader
+from omnipt_data.readers import Reader, ReadOptions, get_reader
 from omnipt_data.readers.base import Batch
 from omnipt_data.store import Store, write_store
 
@@ -35,6 +35,16 @@ def convert(
     if not source.exists():
         raise OmniptError(f"{source}: no such file or folder")
     reader = get_reader(format_name)
+    try:
+        return _convert(reader, source, out, options, overwrite=overwrite, show_progress=show_progress)
+    except OSError as exc:  # a file that cannot be read: a folder where a file belongs, no permission, ...
+        where = exc.filename if exc.filename is not None else source
+        raise OmniptError(f"{where}: {exc.strerror or exc}") from None
+
+
+def _convert(
+    reader: Reader, source: Path, out: Path, options: ReadOptions, *, overwrite: bool, show_progress: bool
+) -> ConvertResult:
     units = reader.units(source, options)
     problems = options.problems
     extra = {}

@@ -273,7 +273,12 @@ class CRTrackReader:
         views = scene_views(split_dir)[scene]
         tables: dict[str, list[pl.DataFrame]] = {"sequences": [], "frames": [], "boxes": []}
         for view in views:
-            for table, df in self._read_view(domain, view, dataset, split, scene, options.problems).items():
+            try:
+                read = self._read_view(domain, view, dataset, split, scene, options.problems)
+            except InputError as error:  # an unusable seqinfo.ini: --lenient leaves the view out
+                options.problems.report(error)
+                continue
+            for table, df in read.items():
                 tables[table].append(df)
         batch: Batch = {table: pl.concat(dfs) for table, dfs in tables.items() if dfs}
         text = domain / TEXT_DIR / split_dir.name / "tackled_text" / f"{scene}.txt"
