@@ -321,11 +321,19 @@ def demo(
     train: Annotated[
         bool, typer.Option(help="Train, track, evaluate and pre-label (--no-train: the data steps only).")
     ] = True,
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review",
+            help="Start the project's local Label Studio (scripts/labelstudio), push the predictions to it "
+            "and print the address and login to open.",
+        ),
+    ] = False,
 ) -> None:
     """Run the main job on the embedded default: the synthetic world, end to end."""
     from omnipt_data.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out, train=train)
+    run_demo(out_dir, seed=seed, console=out, train=train, review=review)
 
 
 def _register_optional_commands() -> None:
