@@ -2,8 +2,8 @@
 
 synth -> convert (every format) -> audit -> build (all four stages, every export) -> train the tiny model
 through the four-stage schedule -> track the validation sequences -> eval -> pre-label a new clip ->
-(with --review: in the local Label Studio it starts, or in the one configured) push the predictions for review. Each step prints what it
-did and where its output is.
+push the predictions for review (with --review: into the local Label Studio it starts, or into the one
+configured). Each step prints what it did and where its output is.
 """
 
 from __future__ import annotations
