@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from omnipt_data.console import make_console
 from omnipt_data.errors import OmniptError
 
 if TYPE_CHECKING:
@@ -129,10 +129,8 @@ def eval_command(
     """Evaluate results against ground truth: HOTA/CLEAR/IDF1 (TrackEval), CVRIDF1/CVRMA, caption metrics."""
     from omnipt_data.evaluate.report import plot_alpha_curves, print_table, write_csv, write_json
 
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not fold the table to 80 columns
-        console = Console(width=max(console.width, 160))
-    errors = Console(stderr=True)
+    console = make_console()
+    errors = make_console(stderr=True)
     try:
         result = run_task(
             task,
