@@ -79,7 +79,7 @@ def test_clean_build_has_no_content_finding(clean_build, tmp_path):
     answers = {f["answer"]: f["samples"] for f in audit.result("answer_distribution").findings}
     assert set(answers) == {"yes", "no"} and abs(answers["yes"] - answers["no"]) <= 1
     page = (tmp_path / "report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # findings, token lengths, empty shares, answers
+    assert page.count("data:image/png;base64,") == 3  # token lengths, empty shares, answers (no findings)
     assert "<h2>Content per task and dataset</h2>" in page
     assert "<td>position_prediction</td><td>mot</td>" in page and "<td>count</td><td>coco</td>" in page
     manifest = json.loads((clean_build / "manifest.json").read_text())

@@ -52,15 +52,18 @@ Unit = tuple[str, str]  # ("scene", "dataset/split/sequence") or ("persons", dat
 def _categories(path: str, content_hash: str) -> dict[str, list[str]]:
     """Box categories per dataset of the store at ``path``; computed once per process and store version
     (every unit of a distributed build asks)."""
-    store = Store.open(path)
-    frames = store.scan("frames").select("frame_uid", "dataset")
+    # a frame uid starts with its dataset (schema.sequence_uid): no join with the frames table, so the
+    # boxes table streams through in constant memory
+    dataset = pl.col("frame_uid").str.extract(r"^([^/]*)/", 1).alias("dataset")
     rows = (
-        store.scan("boxes")
+        Store.open(path)
+        .scan("boxes")
         .filter(pl.col("source") == "gt")
-        .join(frames, on="frame_uid")
+        .select(dataset, pl.col("category"))
+        .unique()
         .group_by("dataset")
         .agg(pl.col("category").drop_nulls().unique().sort())
-        .collect()
+        .collect(engine="streaming")
     )
     return dict(rows.iter_rows())
 
