@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 import polars as pl
 import pytest
+from browser import CHROMEDRIVER, CHROMIUM, HEADLESS_FLAGS, ensure_browser
 from test_review import MODEL, WORLD, make_folder_predictions_store, prediction_result
 from typer.testing import CliRunner
 
@@ -35,8 +35,6 @@ from omnipt_data.synth import synthesize
 
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("OMNIPT_CHROMIUM", "/usr/bin/chromium"))
-CHROMEDRIVER = Path(os.environ.get("OMNIPT_CHROMEDRIVER", "/usr/bin/chromedriver"))
 LOGIN_LINE = re.compile(
     r"^ {3}open (http://127\.0\.0\.1:\d+) and log in as (\S+) with password (\S+) \(kept in "
 )
@@ -63,27 +61,14 @@ def demo_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium through its chromedriver (both installed by scripts/install-browser if missing)."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        subprocess.run([str(PROJECT / "scripts" / "install-browser")], check=True, timeout=900)
+    ensure_browser()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        for flag in (
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1400,900",
-            f"--user-data-dir={profile}",
-        ):
+        for flag in (*HEADLESS_FLAGS, f"--user-data-dir={profile}"):
             options.add_argument(flag)
         driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
         try:

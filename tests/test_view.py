@@ -22,6 +22,7 @@ import numpy as np
 import polars as pl
 import psutil
 import pytest
+from browser import CHROMIUM, HEADLESS_FLAGS, ensure_browser
 from fiftyone_service import free_port, wait_for_port
 from PIL import Image
 
@@ -36,7 +37,6 @@ fiftyone_database = fiftyone_service.fiftyone_database  # the session fixture, u
 
 PROJECT = Path(__file__).resolve().parents[1]
 ARTIFACTS = PROJECT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("OMNIPT_CHROMIUM", "/usr/bin/chromium"))
 OMNIPT_DATA = Path(sys.executable).parent / "omnipt-data"
 DROP_EVERY = 5  # the synthetic tracker misses every 5th ground-truth box
 
@@ -372,18 +372,9 @@ def test_view_command_rejects_what_is_not_a_store_or_a_build(tmp_path) -> None:
 
 def _chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProcess:
     flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
+        *HEADLESS_FLAGS,
         "--hide-scrollbars",
         f"--user-data-dir={profile}",
-        "--window-size=1400,900",
         "--virtual-time-budget=15000",
     ]
     return subprocess.run([str(CHROMIUM), *flags, *extra, url], capture_output=True, text=True, timeout=120)
@@ -391,10 +382,7 @@ def _chromium(url: str, profile: Path, *extra: str) -> subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def chromium() -> Path:
-    """Debian's Chromium; installed by scripts/install-browser where it is missing."""
-    if not CHROMIUM.exists():
-        subprocess.run([str(PROJECT / "scripts" / "install-browser")], check=True, timeout=900)
-    assert CHROMIUM.exists()
+    ensure_browser()
     return CHROMIUM
 
 
