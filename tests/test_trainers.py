@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +206,7 @@ def test_trl_collator_reads_every_export_as_built(builds, tiny_model_dir):
     from omnipt_data.model.loading import load_processor
     from omnipt_data.train.data import apply_pixel_bounds, grpo_dataset, open_build, sft_dataset
 
+    assert {name: version(name) for name in CHECKED_WITH["trl"]} == CHECKED_WITH["trl"]
     processor = load_processor(tiny_model_dir)
     collator = DataCollatorForVisionLanguageModeling(processor, completion_only_loss=True)
     report: dict[str, Any] = {"builds": {}}
