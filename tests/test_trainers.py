@@ -179,6 +179,9 @@ def test_swift_loads_every_export_as_built_and_its_plugin_scores_as_our_rewards(
     check_report(report, builds, all_turns=True)
     scored = 0
     for (_, stage), build_dir in builds.items():
+        manifest = json.loads((build_dir / "manifest.json").read_text())
+        assert manifest["exports_checked_with"]["swift"] == {"ms-swift": "4.6.0"}
+        assert (build_dir / "swift" / "omnipt_rewards.py").is_file() == (stage in RL_STAGES)
         for task, samples in report["builds"][str(build_dir)].items():
             for sample, record in zip(samples, native_records(build_dir, task), strict=True):
                 if stage not in RL_STAGES:
