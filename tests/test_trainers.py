@@ -32,6 +32,7 @@ from omnipt_data.convert import convert
 from omnipt_data.model.tiny import MAX_PIXELS, MIN_PIXELS
 from omnipt_data.rewards import REWARDS
 from omnipt_data.synth import WRITERS
+from omnipt_data.train.runner import TRAIN_LOG
 
 PROJECT = Path(__file__).resolve().parents[1]
 CHECKS = PROJECT / "tests" / "trainers"
@@ -285,6 +286,9 @@ def test_trl_runner_trains_one_step_from_a_moved_build(builds, tiny_model_dir, t
     out = tmp_path / "out"
     run_command(TRL_SFT, venv, tmp_path, MODEL=tiny_model_dir, BUILD=builds["qwen3", "mid"], OUT=out)
     assert (out / "model.safetensors").is_file()
+    losses = logged_losses(out / TRAIN_LOG)
+    assert len(losses) == 1 and math.isfinite(losses[0]) and losses[0] > 0
+    print(f"trl sft: loss {losses[0]:.4f}")
 
 
 def test_readme_shows_the_commands_these_tests_run():
