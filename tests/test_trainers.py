@@ -60,13 +60,24 @@ TRL_SFT = (
 )
 
 
-def trainer_env(name: str) -> Path:
-    """The trainer's virtual environment: made on first use (minutes), then only checked (a second)."""
-    run = subprocess.run(
-        [str(PROJECT / "scripts" / "trainer-env"), name], capture_output=True, text=True, timeout=3600
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    return Path(run.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def trainer_envs() -> dict[str, Path]:
+    """Each trainer's virtual environment: made on first use (minutes; both at once), then only checked."""
+    started = {
+        name: subprocess.Popen(
+            [str(PROJECT / "scripts" / "trainer-env"), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("llamafactory", "swift")
+    }
+    venvs = {}
+    for name, process in started.items():
+        out, err = process.communicate(timeout=3600)
+        assert process.returncode == 0, err[-3000:]
+        venvs[name] = Path(out.strip().splitlines()[-1])
+    return venvs
 
 
 def scratch_env(tmp: Path, venv: Path | None = None) -> dict[str, str]:
@@ -145,8 +156,9 @@ def check_report(report: dict[str, Any], builds: dict[tuple[str, str], Path], al
                 check_encoded(sample, record, [a + END_OF_TURN for a in expected], f"{stage}/{task}")
 
 
-def run_check(name: str, builds: dict[tuple[str, str], Path], model: Path, tmp: Path) -> dict[str, Any]:
-    venv = trainer_env(name)
+def run_check(
+    name: str, venv: Path, builds: dict[tuple[str, str], Path], model: Path, tmp: Path
+) -> dict[str, Any]:
     out = tmp / f"{name}.json"
     command = [str(venv / "bin" / "python"), str(CHECKS / f"{name}_check.py"), str(out), str(model)]
     run = subprocess.run(
@@ -161,8 +173,8 @@ def run_check(name: str, builds: dict[tuple[str, str], Path], model: Path, tmp: 
     return json.loads(out.read_text())
 
 
-def test_llamafactory_loads_every_export_as_built(builds, tiny_model_dir, tmp_path):
-    report = run_check("llamafactory", builds, tiny_model_dir, tmp_path)
+def test_llamafactory_loads_every_export_as_built(trainer_envs, builds, tiny_model_dir, tmp_path):
+    report = run_check("llamafactory", trainer_envs["llamafactory"], builds, tiny_model_dir, tmp_path)
     assert report["versions"]["llamafactory"] == CHECKED_WITH["llamafactory"]["llamafactory"]
     check_report(report, builds, all_turns=True)
     for (_, stage), build_dir in builds.items():
@@ -173,9 +185,9 @@ def test_llamafactory_loads_every_export_as_built(builds, tiny_model_dir, tmp_pa
 
 
 def test_swift_loads_every_export_as_built_and_its_plugin_scores_as_our_rewards(
-    builds, tiny_model_dir, tmp_path
+    trainer_envs, builds, tiny_model_dir, tmp_path
 ):
-    report = run_check("swift", builds, tiny_model_dir, tmp_path)
+    report = run_check("swift", trainer_envs["swift"], builds, tiny_model_dir, tmp_path)
     assert report["versions"]["ms-swift"] == CHECKED_WITH["swift"]["ms-swift"]
     check_report(report, builds, all_turns=True)
     scored = 0
@@ -250,9 +262,9 @@ def logged_losses(path: Path) -> list[float]:
     return [float(r["loss"]) for r in rows if "loss" in r]
 
 
-def test_llamafactory_trains_one_step_from_the_command_line(builds, tiny_model_dir, tmp_path):
+def test_llamafactory_trains_one_step_from_the_command_line(trainer_envs, builds, tiny_model_dir, tmp_path):
     out = tmp_path / "out"
-    venv = trainer_env("llamafactory")
+    venv = trainer_envs["llamafactory"]
     run_command(
         LLAMAFACTORY_SFT, venv, tmp_path, MODEL=tiny_model_dir, BUILD=builds["omnipt", "sft"], OUT=out
     )
@@ -262,8 +274,10 @@ def test_llamafactory_trains_one_step_from_the_command_line(builds, tiny_model_d
     print(f"llamafactory sft: loss {losses[0]:.4f}")
 
 
-def test_swift_trains_sft_and_grpo_one_step_from_the_command_line(builds, tiny_model_dir, tmp_path):
-    venv = trainer_env("swift")
+def test_swift_trains_sft_and_grpo_one_step_from_the_command_line(
+    trainer_envs, builds, tiny_model_dir, tmp_path
+):
+    venv = trainer_envs["swift"]
     paths = {"MODEL": tiny_model_dir}
     run_command(SWIFT_SFT, venv, tmp_path, BUILD=builds["omnipt", "sft"], OUT=tmp_path / "sft", **paths)
     run_command(
