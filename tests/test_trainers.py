@@ -182,6 +182,11 @@ def test_llamafactory_loads_every_export_as_built(trainer_envs, builds, tiny_mod
         assert manifest["exports_checked_with"]["llamafactory"] == {"llamafactory": "0.9.5"}
         info = json.loads((build_dir / "llamafactory" / "dataset_info.json").read_text())
         assert set(info) == {llamafactory_dataset_name(stage, t.task) for t in load_templates(stage)}
+        # a declared column that rows lack stops LLaMA-Factory's loader (KeyError): only templates with a
+        # system prompt declare one
+        templates = {llamafactory_dataset_name(stage, t.task): t for t in load_templates(stage)}
+        for name, entry in info.items():
+            assert ("system" in entry["columns"]) == (templates[name].system is not None)
 
 
 def test_swift_loads_every_export_as_built_and_its_plugin_scores_as_our_rewards(
