@@ -265,8 +265,8 @@ def _scan(ctx: BuildContext) -> Scan:
                         }
                     )
             for image in record.get("images") or []:
-                if image not in checked_images:
-                    checked_images[image] = Path(image).is_file()
+                if image not in checked_images:  # a materialized build's images are relative to it
+                    checked_images[image] = (ctx.path / image).is_file()
                 if not checked_images[image]:
                     result.missing_images.append(
                         {**where, "image": image, "detail": f"image not found: {image}"}

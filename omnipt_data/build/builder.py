@@ -34,9 +34,11 @@ from omnipt_data.atomic import atomic_directory
 from omnipt_data.build.draft import Draft, Image
 from omnipt_data.build.engines import ENGINES, render_source, render_source_on_ray
 from omnipt_data.build.exporters import (
+    CHECKED_WITH,
     CONVERTERS,
     EXPORTS,
     llamafactory_dataset_info,
+    write_swift_reward_plugin,
 )
 from omnipt_data.build.samplers import SAMPLERS
 from omnipt_data.build.source import BuildSource, draws_for
@@ -168,7 +170,8 @@ class Renderer:
     """Turns drafts into native records: phrasing, resizing, box text, messages, solution.
 
     With ``staging`` (the build's temporary folder), images are materialised: resized to what the model
-    sees, written once under ``staging/images`` and referenced at their final place ``OUT/images``.
+    sees, written once under ``staging/images`` and referenced relative to the build (``images/NAME``),
+    so the finished build can be copied to another machine.
     """
 
     def __init__(self, options: BuildOptions, staging: Path | None = None):
@@ -214,7 +217,7 @@ class Renderer:
                 os.replace(partial, staged)
             except OSError as exc:
                 raise OmniptError(f"{image.path}: cannot materialise ({exc})") from None
-        return Image(str(Path(self.options.out).resolve() / "images" / name), image.size, image.label)
+        return Image(f"images/{name}", image.size, image.label)
 
     def _content(self, template: Template, images: list[Image], instruction: str) -> list[dict[str, Any]]:
         parts: list[dict[str, Any]] = []
@@ -342,12 +345,14 @@ def build(options: BuildOptions) -> dict[str, Any]:
                         advance(1)
         finally:
             shards.close()
-        tasks_built = [t.task for t in templates if stats[t.task].samples]
+        tasks_built = {t.task: t.system is not None for t in templates if stats[t.task].samples}
         if "llamafactory" in options.exports:
             write_json(
                 tmp / "llamafactory" / "dataset_info.json",
                 llamafactory_dataset_info(options.stage, tasks_built),
             )
+        if "swift" in options.exports and options.stage in RL_STAGES:
+            write_swift_reward_plugin(tmp / "swift")
         files = {p.relative_to(tmp).as_posix(): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {
             "omnipt_data_version": __version__,
@@ -372,6 +377,7 @@ def build(options: BuildOptions) -> dict[str, Any]:
             "stores": [
                 {"path": str(s.store.path.resolve()), "content_hash": s.content_hash} for s in sources
             ],
+            "exports_checked_with": {e: CHECKED_WITH[e] for e in options.exports if e in CHECKED_WITH},
             "templates": {
                 t.task: {
                     "path": t.path.name,

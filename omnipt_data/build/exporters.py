@@ -3,20 +3,30 @@
 - ``native``: the record itself: ``messages`` with typed content parts (``{"type": "image", "image":
   path}`` / ``{"type": "text", "text": ...}``), ``images``, ``image_sizes`` (what the model sees),
   ``solution`` (RL) and provenance.
-- ``llamafactory``: ShareGPT-style ``messages`` (string contents with one ``<image>`` per image) and
-  ``images``, plus ``dataset_info.json`` with one entry per task (``formatting: sharegpt``).
-- ``swift``: ms-swift's ``messages`` + ``images``; boxes become ``<bbox>`` placeholders with
-  ``objects: {"ref", "bbox", "bbox_type": "real"}`` in original-image pixels, so ms-swift renders them
-  in the trained model's convention after its own resize (use ``native``/``trl`` to keep our box text).
+- ``llamafactory``: ShareGPT-style ``messages`` (string contents with one ``<image>`` per image),
+  ``images`` and, for tasks whose template has one, ``system``; ``dataset_info.json`` has one entry per
+  task (``formatting: sharegpt``) declaring only the columns its rows carry.
+- ``swift``: ms-swift's ``messages`` + ``images`` with the answer text exactly as the prompt describes it
+  (our box format, boxes in the pixels of the image the model sees), and for RL stages ``solution`` (a
+  JSON string) and ``task``, which ms-swift's GRPO hands to the reward plugin the build ships
+  (``swift/omnipt_rewards.py``). ms-swift's grounding ``objects`` are not used: its Qwen2.5-VL template
+  renders them in a convention set by ``QWENVL_BBOX_FORMAT`` (corner pairs by default), which no prompt
+  of ours describes and our parsers and rewards do not read.
 - ``trl``: Hugging Face ``datasets`` JSON: conversational ``prompt``/``completion`` for SFT stages,
   ``prompt`` + ``solution`` (a JSON string, so every row has one Arrow type) for GRPO stages, ``images``;
   loadable with ``datasets.load_dataset("json", data_files=...)``.
+
+Images are named as the native record names them: absolute paths to the stores' images, or, in a
+``--materialize`` build, paths relative to the build folder (``images/<hash>_<w>x<h>.jpg``), so the
+build can move: each trainer then takes the build folder as its media root (LLaMA-Factory's
+``media_dir``, ms-swift's working folder; our TRL runner resolves them against the build itself).
 """
 
 from __future__ import annotations
 
-import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -50,47 +60,18 @@ def to_llamafactory(record: Record) -> Record:
     return out
 
 
-_OMNIPT_BOX = re.compile(r"<bbox>\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*</bbox>")
-_JSON_BOX = re.compile(r"\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]")
-
-
-def _to_original(
-    values: tuple[int, ...], box_format: str, model: list[int], original: list[int]
-) -> list[float]:
-    """A box of our text (model pixels, or 0-1000 for qwen3) as corners in original-image pixels."""
-    a, b, c, d = values
-    if box_format == "omnipt":
-        c, d = a + c, b + d
-    if box_format == "qwen3":
-        sx, sy = original[0] / 1000, original[1] / 1000
-    else:
-        sx, sy = original[0] / model[0], original[1] / model[1]
-    return [round(a * sx, 2), round(b * sy, 2), round(c * sx, 2), round(d * sy, 2)]
-
-
 def to_swift(record: Record) -> Record:
-    """Every box of the conversation becomes a ``<bbox>`` placeholder, in order, with its corners in
-    ``objects.bbox`` (original pixels of the first image)."""
-    messages = _flat_messages(record)
-    boxes: list[list[float]] = []
-    if record["image_sizes"]:
-        pattern = _OMNIPT_BOX if record["box_format"] == "omnipt" else _JSON_BOX
-        model, original = record["image_sizes"][0], record["original_sizes"][0]
-
-        def placeholder(match: re.Match[str]) -> str:
-            boxes.append(
-                _to_original(tuple(int(g) for g in match.groups()), record["box_format"], model, original)
-            )
-            return "<bbox>"
-
-        for message in messages:
-            # ms-swift reads every literal "<bbox>" as a placeholder: the format hint must not hold one.
-            text = message["content"].replace("<bbox>x,y,w,h</bbox>", "a box x,y,w,h")
-            message["content"] = pattern.sub(placeholder, text)
-    out: Record = {"messages": messages, "images": record["images"]}
-    if boxes:
-        out["objects"] = {"ref": [], "bbox": boxes, "bbox_type": "real"}
+    """ShareGPT-style messages (``<image>`` per image) with the literal answer text, plus the solution
+    of RL samples for the reward plugin."""
+    out: Record = {"messages": _flat_messages(record), "images": record["images"]}
+    if record.get("solution") is not None:
+        out["solution"] = _solution_json(record["solution"])
+        out["task"] = record["task"]
     return out
+
+
+def _solution_json(solution: dict[str, Any]) -> str:
+    return orjson.dumps(solution, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _typed(message: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +86,7 @@ def to_trl(record: Record) -> Record:
     messages = [_typed(m) for m in record["messages"]]
     out: Record = {"prompt": messages[:-1], "images": record["images"]}
     if record.get("solution") is not None:
-        out["solution"] = orjson.dumps(record["solution"], option=orjson.OPT_SORT_KEYS).decode()
+        out["solution"] = _solution_json(record["solution"])
         out["task"] = record["task"]
     else:
         out["completion"] = messages[-1:]
@@ -120,13 +101,19 @@ CONVERTERS: dict[str, Callable[[Record], Record]] = {
 }
 
 
-def llamafactory_dataset_info(stage: str, tasks: list[str]) -> dict[str, Any]:
-    """``dataset_info.json`` entries: one dataset per task, its folder relative to the export root."""
-    return {
-        f"omnipt_{stage.replace('-', '_')}_{task}": {
+def llamafactory_dataset_info(stage: str, tasks: dict[str, bool]) -> dict[str, Any]:
+    """``dataset_info.json`` entries: one dataset per task (``{task: has a system prompt}``), its folder
+    relative to the export root. The ``system`` column is declared only where the rows carry it:
+    LLaMA-Factory's loader stops on a declared column that a row lacks."""
+    entries = {}
+    for task, has_system in tasks.items():
+        columns = {"messages": "messages", "images": "images"}
+        if has_system:
+            columns["system"] = "system"
+        entries[llamafactory_dataset_name(stage, task)] = {
             "file_name": task,
             "formatting": "sharegpt",
-            "columns": {"messages": "messages", "images": "images", "system": "system"},
+            "columns": columns,
             "tags": {
                 "role_tag": "role",
                 "content_tag": "content",
@@ -135,5 +122,28 @@ def llamafactory_dataset_info(stage: str, tasks: list[str]) -> dict[str, Any]:
                 "system_tag": "system",
             },
         }
-        for task in tasks
-    }
+    return entries
+
+
+def llamafactory_dataset_name(stage: str, task: str) -> str:
+    """The name a task's export has in ``dataset_info.json`` (what a config's ``dataset:`` lists)."""
+    return f"omnipt_{stage.replace('-', '_')}_{task}"
+
+
+#: The trainer releases each export was checked against (the conformance tests install exactly these:
+#: ``scripts/trainer-env``); builds record them in their manifest.
+CHECKED_WITH: dict[str, dict[str, str]] = {
+    "llamafactory": {"llamafactory": "0.9.5"},
+    "swift": {"ms-swift": "4.6.0"},
+    "trl": {"trl": "1.16.0", "datasets": "5.2.0"},
+}
+SWIFT_REWARD_PLUGIN = "omnipt_rewards.py"
+
+
+def write_swift_reward_plugin(folder: Path) -> Path:
+    """Ship the ms-swift reward plugin with an RL build: ``swift rlhf --rlhf_type grpo --external_plugins
+    FOLDER/omnipt_rewards.py --reward_funcs omnipt_combined`` scores with :mod:`omnipt_data.rewards`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / SWIFT_REWARD_PLUGIN
+    shutil.copyfile(Path(__file__).with_name("swift_plugin.py"), target)
+    return target

@@ -2,8 +2,9 @@
 
 A build (``omnipt-data build ... --export trl``) holds ``trl/<task>/*.jsonl`` rows (see
 :func:`omnipt_data.build.exporters.to_trl`): conversational ``prompt`` (typed content parts, one
-``{"type": "image"}`` per image) and ``images`` (absolute paths), plus ``completion`` for SFT stages or
-``solution`` (a JSON string) and ``task`` for the RL stages.
+``{"type": "image"}`` per image) and ``images`` (absolute paths, or paths relative to the build in a
+``--materialize`` build, which can therefore move: they are resolved against the build folder here),
+plus ``completion`` for SFT stages or ``solution`` (a JSON string) and ``task`` for the RL stages.
 
 - :func:`sft_dataset`: ``prompt`` / ``completion`` / ``images`` for ``SFTTrainer`` (loss on the
   completion only). An RL build works too: its completion is the solution's answer rendered as the
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,15 +112,23 @@ def open_build(path: Path) -> Build:
 
 
 def read_rows(build: Build, tasks: Sequence[str] | None = None) -> Iterator[Row]:
-    """Stream the TRL rows of ``tasks``, shard by shard."""
+    """Stream the TRL rows of ``tasks``, shard by shard, their images resolved against the build."""
     for file in build.files(tasks):
         with open(file, "rb") as handle:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        yield orjson.loads(line)
+                        row = orjson.loads(line)
                     except orjson.JSONDecodeError as error:
                         raise OmniptError(f"{file}:{number}: not a JSON row ({error})") from None
+                    row["images"] = media_paths(build.path, row.get("images") or ())
+                    yield row
+
+
+def media_paths(root: Path | str, images: Iterable[str]) -> list[str]:
+    """Image paths as the trainers open them: a path relative to the build (a materialized build's
+    ``images/...``) joined to the build folder ``root``, an absolute one as it is."""
+    return [image if os.path.isabs(image) else os.path.join(root, image) for image in map(str, images)]
 
 
 def sample_key(row: Row) -> str:
@@ -223,7 +233,7 @@ def sft_dataset(
         dataset = _load(build, picked, exclude_images, cache_dir)
         if "completion" not in dataset.column_names and "solution" not in dataset.column_names:
             raise OmniptError(f"{build.path}: rows have neither a completion nor a solution")
-        parts.append(_canonical(dataset, "sft"))
+        parts.append(_canonical(dataset, "sft", build.path))
     return _with_images(_concatenate(parts, builds, exclude_images))
 
 
@@ -238,7 +248,7 @@ def grpo_dataset(
     for build in builds:
         require_rl(build)
     parts = [
-        _canonical(_load(build, picked, exclude_images, cache_dir), "grpo")
+        _canonical(_load(build, picked, exclude_images, cache_dir), "grpo", build.path)
         for build, picked in tasks_by_build(builds, tasks)
     ]
     return _with_images(_concatenate(parts, builds, exclude_images))
@@ -280,21 +290,21 @@ def _concatenate(parts: list[Any], builds: Sequence[Build], exclude_images: froz
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
-def _canonical(dataset: Any, kind: str) -> Any:
+def _canonical(dataset: Any, kind: str, root: Path) -> Any:
     """The trainer's columns in :func:`_features`' schema (the JSON loader may type mixed content parts
     as JSON strings), with SFT completions rendered from the solutions of RL rows."""
     features = _features(kind)
     return dataset.map(
         _canonical_row,
-        fn_kwargs={"kind": kind},
+        fn_kwargs={"kind": kind, "root": str(root)},
         features=features,
         remove_columns=[c for c in dataset.column_names if c not in features],
         desc=f"prepare {kind} rows",
     )
 
 
-def _canonical_row(row: Row, kind: str) -> Row:
-    out: Row = {"prompt": _messages(row["prompt"]), "images": [str(i) for i in row["images"]]}
+def _canonical_row(row: Row, kind: str, root: str) -> Row:
+    out: Row = {"prompt": _messages(row["prompt"]), "images": media_paths(root, row["images"])}
     if kind == "grpo":
         out["solution"], out["task"] = row["solution"], row["task"]
     elif row.get("completion"):
@@ -332,8 +342,9 @@ def _load(build: Build, tasks: Sequence[str], exclude_images: frozenset[str], ca
         cache_dir=str(cache_dir) if cache_dir else None,
     )
     if exclude_images:
+        root = build.path
         dataset = dataset.filter(
-            lambda images: not any(image in exclude_images for image in images),
+            lambda images: not any(image in exclude_images for image in media_paths(root, images)),
             input_columns="images",
             desc="leave out held-out images",
         )
@@ -353,8 +364,9 @@ def _check_images(build: Build, tasks: Sequence[str] | None) -> None:
         for image in row.get("images") or ():
             if not Path(image).is_file():
                 raise OmniptError(
-                    f"{build.path}: sample images are missing (e.g. {image}); the build refers to images by "
-                    "absolute path, so rebuild it where the stores' images are"
+                    f"{build.path}: sample images are missing (e.g. {image}); a build refers to the stores' "
+                    "images by absolute path (rebuild it where they are, or build with --materialize to "
+                    "keep the images inside the build)"
                 )
 
 
