@@ -78,13 +78,34 @@ def browser() -> Iterator[Any]:
 
 
 def wait_for(what: str, found: Callable[[], Any], timeout: float = 60) -> Any:
+    """The first truthy value of ``found()``; an element that went stale (the editor re-rendered it
+    between finding and using) counts as not found yet."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = found()
+        try:
+            value = found()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.25)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def click(browser: Any, what: str, css: str, index: int = 0) -> None:
+    """Click the ``index``-th element matching ``css`` once it is there and stays put for the click."""
+    from selenium.webdriver.common.by import By
+
+    def clicked() -> bool:
+        found = browser.find_elements(By.CSS_SELECTOR, css)
+        if len(found) <= index:
+            return False
+        found[index].click()
+        return True
+
+    wait_for(what, clicked)
 
 
 def review_demo(out: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -132,17 +153,13 @@ def test_demo_review_opens_in_the_editor_and_a_deleted_box_comes_back_rejected(
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait_for("the login", lambda: "/user/login" not in browser.current_url)
     browser.get(f"{url}/projects/{project.id}/data?task={task.id}")
-    regions = wait_for(
+    wait_for(
         "the model's boxes as regions",
-        lambda: (
-            (found := browser.find_elements(By.CSS_SELECTOR, REGION))
-            and len(found) == len(predicted)
-            and found
-        ),
+        lambda: len(browser.find_elements(By.CSS_SELECTOR, REGION)) == len(predicted),
     )
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "label-studio-editor.png"))
-    regions[0].click()
+    click(browser, "a region to select", REGION)
     deleted = wait_for(
         "the selected region's details",
         lambda: [
@@ -151,11 +168,11 @@ def test_demo_review_opens_in_the_editor_and_a_deleted_box_comes_back_rejected(
             if e.text in predicted
         ],
     )[0]
-    browser.find_element(By.CSS_SELECTOR, "[aria-label='Delete selected region']").click()
+    click(browser, "the delete button", "[aria-label='Delete selected region']")
     wait_for(
         "the region to go", lambda: len(browser.find_elements(By.CSS_SELECTOR, REGION)) == len(predicted) - 1
     )
-    browser.find_element(By.CSS_SELECTOR, "[aria-label='Submit current annotation']").click()
+    click(browser, "the submit button", "[aria-label='Submit current annotation']")
     annotations = wait_for("the submitted annotation", lambda: conn.client.tasks.get(id=task.id).annotations)
     (annotation,) = annotations
     kept = sorted(r["id"] for r in annotation["result"] if r["from_name"] == "box")
