@@ -325,7 +325,18 @@ def _register_optional_commands() -> None:
     app.add_typer(review_app, name="review")
 
 
-_register_optional_commands()
+def _runs_a_core_command(argv: list[str]) -> bool:
+    """Whether this process is the command line running a command defined above (convert, build, ...).
+
+    Those need none of the optional commands' packages, whose imports (TrackEval, SciPy, FiftyOne's
+    loaders) would add about a second to every start; tests and ``--help`` still get every command.
+    """
+    core = {(info.name or info.callback.__name__).replace("_", "-") for info in app.registered_commands}
+    return len(argv) > 1 and Path(argv[0]).name in ("omnipt-data", "cli.py") and argv[1] in core
+
+
+if not _runs_a_core_command(sys.argv):
+    _register_optional_commands()
 
 
 def main() -> None:
