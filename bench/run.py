@@ -2,7 +2,9 @@
 their ratio. Run with ``scripts/bench`` (it prepares ``.venv-bench`` with the peers that are not our
 dependencies: Datumaro and py-motmetrics, which needs NumPy 1).
 
-Timings exclude interpreter start-up and imports on both sides; peers run in their own process.
+In-process timings exclude interpreter start-up and imports on both sides (peers run in their own
+process); whole-process timings are what a user waits for: the command from start to exit, with its peak
+resident memory, against the peer's script doing the same work.
 """
 
 from __future__ import annotations
@@ -91,6 +93,38 @@ def timed_rss(args: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, int(out.stderr.strip().splitlines()[-1]) * 1024
 
 
+def whole_process(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS of a command run from start to exit, each the best of two runs."""
+    runs = [timed_rss(command) for _ in range(2)]
+    return min(s for s, _ in runs), min(r for _, r in runs)
+
+
+def record_process(bench: str, ours: tuple[float, int], peer: tuple[float, int], peer_name: str) -> None:
+    """Whole processes (see :func:`whole_process`), ours and the peer's: time and peak memory."""
+    record(f"{bench}, whole process", "omnipt-data", ours[0], peer_name, peer[0], "s", "lower")
+    mib = 2**20
+    record(f"{bench}, peak RSS", "omnipt-data", ours[1] / mib, peer_name, peer[1] / mib, "MiB", "lower")
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "omnipt_data.cli", *args]
+
+
+def peer_command(kind: str, *args: str) -> list[str]:
+    return [str(PEER_PYTHON), str(ROOT / "bench" / "peers.py"), kind, *args]
+
+
+def copies(world: Path, out: Path, factor: int) -> Path:
+    """``factor`` copies of a MOT world's sequences under new names: the same data, ``factor`` times."""
+    for sequence in sorted(world.glob("*/*")):
+        for k in range(factor):
+            target = out / sequence.parent.name / f"{sequence.name}-{k}"
+            shutil.copytree(sequence, target)
+            info = target / "seqinfo.ini"
+            info.write_text(info.read_text().replace(f"name={sequence.name}", f"name={target.name}"))
+    return out
+
+
 # --- conversion -------------------------------------------------------------------------------------
 
 
@@ -112,28 +146,36 @@ def bench_convert_mot(work: Path, scenes: int) -> None:
     assert sum(f.height for f in frames) == boxes
 
     # Datumaro's mot_seq merges the sequences of one import by frame number: one import per sequence
-    datumaro = {"seconds": 0.0, "boxes": 0}
-    for sequence in sorted(world.glob("mot/*/*")):
-        part = peer("datumaro", str(sequence), "mot_seq")
-        datumaro["seconds"] += part["seconds"]
-        datumaro["boxes"] += part["boxes"]
+    sequences = [str(p) for p in sorted(world.glob("mot/*/*"))]
+    datumaro = peer("datumaro", "mot_seq", *sequences)
     console.print(f"  MOT input: {boxes} boxes; Datumaro read {datumaro['boxes']}")
-    record(
-        f"convert MOT ({boxes:,} boxes)",
-        "omnipt-data",
-        ours,
+    bench = f"convert MOT ({boxes:,} boxes)"
+    record(bench, "omnipt-data", ours, "Datumaro mot_seq", datumaro["seconds"], "s", "lower")
+    record(bench, "omnipt-data", ours, "raw polars read_csv (floor)", floor, "s", "lower")
+    record_process(
+        bench,
+        whole_process(
+            cli("convert", "mot", str(world / "mot"), "--out", str(work / "cli"), "-q", "--overwrite")
+        ),
+        whole_process(peer_command("datumaro", "mot_seq", *sequences)),
         "Datumaro mot_seq",
-        datumaro["seconds"],
-        "s",
-        "lower",
     )
+    # memory against input size: the same sequences ten times
+    large = copies(world / "mot", work / "mot-world-10x", 10)
+    rss = {}
+    for factor, source in ((1, world / "mot"), (10, large)):
+        _, rss[factor] = timed_rss(
+            cli("convert", "mot", str(source), "--out", str(work / "mot-rss"), "-q", "--overwrite")
+        )
+        console.print(f"  convert MOT x{factor}: peak RSS {rss[factor] / 2**20:.0f} MiB")
+    shutil.rmtree(large)
     record(
-        f"convert MOT ({boxes:,} boxes)",
-        "omnipt-data",
-        ours,
-        "raw polars read_csv (floor)",
-        floor,
-        "s",
+        "convert MOT peak RSS, 10x input",
+        "RSS at 1x",
+        rss[1] / 2**20,
+        "RSS at 10x",
+        rss[10] / 2**20,
+        "MiB",
         "lower",
     )
 
@@ -165,7 +207,7 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for image in orjson.loads(path.read_bytes())["images"]:
             (folder / image["file_name"]).touch()
-    datumaro = sum(peer("datumaro", str(p), "coco_instances")["seconds"] for p in annotations)
+    datumaro = peer("datumaro", "coco_instances", *map(str, annotations))["seconds"]
 
     fiftyone = _fiftyone_coco(coco, annotations)
     record(
@@ -194,6 +236,12 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
         floor,
         "s",
         "lower",
+    )
+    record_process(
+        f"convert COCO person ({boxes:,} boxes)",
+        whole_process(cli("convert", "coco", str(coco), "--out", str(work / "cli"), "-q", "--overwrite")),
+        whole_process(peer_command("datumaro", "coco_instances", *map(str, annotations))),
+        "Datumaro coco_instances",
     )
 
 
@@ -328,6 +376,36 @@ def bench_eval(work: Path, scenes: int) -> None:
         "s",
         "lower",
     )
+    ours_process = whole_process(
+        cli("eval", "--gt", str(gt_root), "--pred", str(pred), "--json", str(work / "eval.json"))
+    )
+    record_process(
+        "evaluate (HOTA+CLEAR+Identity)",
+        ours_process,
+        whole_process([sys.executable, "-c", TRACKEVAL_SCRIPT, str(work / "te")]),
+        "TrackEval called directly",
+    )
+    record_process(
+        "evaluate (CLEAR+Identity only for the peer)",
+        ours_process,
+        whole_process(peer_command("motmetrics", str(gt_root), str(pred))),
+        "py-motmetrics 1.4",
+    )
+
+
+# TrackEval as a user's script, on the folders _trackeval_direct lays out (for whole-process timings)
+TRACKEVAL_SCRIPT = """
+import sys, trackeval
+root = sys.argv[1]
+quiet = {"PRINT_CONFIG": False}
+evaluator = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
+    "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False, "TIME_PROGRESS": False})
+dataset = trackeval.datasets.MotChallenge2DBox({"GT_FOLDER": root + "/gt",
+    "TRACKERS_FOLDER": root + "/trackers", "BENCHMARK": "SYN", "SPLIT_TO_EVAL": "train",
+    "TRACKERS_TO_EVAL": ["bench"], "PRINT_CONFIG": False})
+metrics = [trackeval.metrics.HOTA(quiet), trackeval.metrics.CLEAR(quiet), trackeval.metrics.Identity(quiet)]
+evaluator.evaluate([dataset], metrics)
+"""
 
 
 def _trackeval_direct(work: Path, gt_root: Path, pred: Path) -> dict[str, float]:
