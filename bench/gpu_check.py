@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -270,7 +271,13 @@ def check_fsdp_config(model: Any) -> dict:
 
 
 def check_vllm(
-    model: Any, processor: Any, work: Path, prompts: list[Any], group: int, new_tokens: int
+    model: Any,
+    processor: Any,
+    tokenizer_dir: Path,
+    work: Path,
+    prompts: list[Any],
+    group: int,
+    new_tokens: int,
 ) -> dict:
     """GRPO-style generation (``group`` samples per prompt) through vLLM from the saved random model."""
     import torch
@@ -283,7 +290,9 @@ def check_vllm(
 
     folder = work / "vllm-model"
     model.save_pretrained(folder)
-    processor.save_pretrained(folder)
+    for file in tokenizer_dir.iterdir():  # the test checkpoint's tokenizer and processor files
+        if file.name != "config.json" and not file.name.endswith(".safetensors"):
+            shutil.copy(file, folder / file.name)
     llm = LLM(
         model=str(folder), dtype="bfloat16", gpu_memory_utilization=0.5, limit_mm_per_prompt={"image": 1}
     )
@@ -323,7 +332,9 @@ def run(args: argparse.Namespace) -> list[dict]:
         rows = [{"check": f"model {args.size}", "note": f"{params:.3g} B parameters on {device}"}]
         rows += check_prelabel(model, processor, prompts, args.batch_size, args.max_new_tokens)
         rows.append(check_fsdp_config(model))
-        rows.append(check_vllm(model, processor, work, prompts, args.group, args.max_new_tokens))
+        rows.append(
+            check_vllm(model, processor, tokenizer_dir, work, prompts, args.group, args.max_new_tokens)
+        )
         batch = training_batch(processor, prompts[: args.train_batch], device)
         for lora in (True, False):
             del model
