@@ -299,6 +299,9 @@ def bench_build_memory(work: Path, scenes: int) -> None:
         console.print(
             f"  build x{factor}: {samples} samples in {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB"
         )
+    console.print(
+        "  where a build's time goes: " + build_breakdown(work / "build-store-1", work / "build-profiled")
+    )
     (s1, t1, r1), (s10, t10, r10) = results[1], results[10]
     record(
         f"build SFT throughput ({s10:,} samples, 10x input)",
@@ -311,6 +314,54 @@ def bench_build_memory(work: Path, scenes: int) -> None:
     )
     record(
         "build SFT peak RSS, 10x input", "RSS at 1x", r1 / 2**20, "RSS at 10x", r10 / 2**20, "MiB", "lower"
+    )
+
+
+# Where build time goes, by the file (or built-in) a function lives in; the first match names it. The
+# time of anything else (built-ins, the standard library) goes to whatever called it.
+BUILD_PARTS = (
+    ("JSON", ("orjson",)),
+    ("hashing", ("hashlib", "sha256")),
+    ("resizing", ("smart_resize", "PIL/")),
+    ("sampling (store reads, clips)", ("build/samplers", "build/source.py", "build/draft.py", "polars")),
+    ("rendering (answers, templates)", ("omnipt_data/answers.py", "build/builder.py", "build/templates.py")),
+    ("writing", ("exporters.py", "_io.BufferedWriter")),
+)
+
+
+def build_breakdown(store: Path, out: Path) -> str:
+    """Profile a build of ``store`` in this process and share its time out over :data:`BUILD_PARTS`."""
+    import cProfile
+    import pstats
+
+    from omnipt_data.build import BuildOptions, build
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    build(BuildOptions(stage="sft", stores=[store], out=out, tasks=["mot_step"], show_progress=False))
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def parts(key: tuple, depth: int = 0) -> dict[str, float]:
+        where = f"{key[0]}:{key[2]}"
+        named = next((name for name, needles in BUILD_PARTS if any(n in where for n in needles)), None)
+        callers = stats[key][4] if key in stats else {}
+        if named or depth > 8 or not callers:
+            return {named or "other": 1.0}
+        total = sum(c[2] + 1e-9 for c in callers.values())
+        weights: dict[str, float] = {}
+        for caller, c in callers.items():
+            for part, w in parts(caller, depth + 1).items():
+                weights[part] = weights.get(part, 0.0) + w * (c[2] + 1e-9) / total
+        return weights
+
+    shares: dict[str, float] = {}
+    for key, (_, _, own, _, _) in stats.items():
+        for part, weight in parts(key).items():
+            shares[part] = shares.get(part, 0.0) + own * weight
+    total = sum(shares.values()) or 1.0
+    return ", ".join(
+        f"{part} {100 * t / total:.0f}%" for part, t in sorted(shares.items(), key=lambda kv: -kv[1])
     )
 
 
