@@ -10,6 +10,7 @@ temporary sibling directory renamed into place only when everything succeeded (s
 from __future__ import annotations
 
 import hashlib
+import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from omnipt_data.errors import OmniptError
 from omnipt_data.schema import PRIMARY_KEYS, SCHEMA_VERSION, TABLES, conform, empty, schema
 
 MANIFEST = "manifest.json"
-ROW_GROUP_ROWS = 131_072
+ROW_GROUP_ROWS = 65_536  # rows buffered per table: a conversion's memory beyond its largest unit
 
 
 def table_path(store: Path, table: str) -> Path:
@@ -104,8 +105,11 @@ class StoreWriter:
 
     directory: Path
     writers: dict[str, _TableWriter] = field(default_factory=dict)
-    checks: StreamValidator = field(default_factory=lambda: StreamValidator())
+    checks: StreamValidator = field(init=False)
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, "parquet-writer"))
+
+    def __post_init__(self) -> None:
+        self.checks = StreamValidator(self.directory / ".checks")
 
     def write(self, table: str, df: pl.DataFrame) -> None:
         self.write_batch({table: df})
@@ -471,19 +475,48 @@ def validate(store: Path | str) -> ValidationReport:
     )
 
 
+class _HashSpill:
+    """64-bit hashes kept on disk in :attr:`BUCKETS` files by their top bits: finding a repeated one then
+    takes the memory of one bucket (an eighth of the hashes), however large the store grows."""
+
+    BUCKETS = 8
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def add(self, hashes: np.ndarray) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        bucket = hashes >> np.uint64(61)
+        for b in range(self.BUCKETS):
+            part = hashes[bucket == b]
+            if part.size:
+                with open(self.folder / str(b), "ab") as handle:
+                    part.tofile(handle)
+
+    def repeated(self) -> bool:
+        for path in sorted(self.folder.glob("*")):
+            hashes = np.fromfile(path, dtype=np.uint64)
+            hashes.sort()
+            if (hashes[1:] == hashes[:-1]).any():
+                return True
+        return False
+
+
 class StreamValidator:
     """:func:`validate`'s checks run on the batches a writer receives, so a new store is not read back.
 
     Row checks are exact per batch; a check following a reference (a box's frame) is exact for a batch
     that holds every row its rows refer to, and is otherwise left to the exact query over the finished
-    files. Duplicate keys and (frame, track) pairs are screened with 64-bit hashes (8 bytes a row, the
-    only state that grows with the store); a repeated hash sends that check to the exact query too.
+    files. Duplicate keys and (frame, track) pairs are screened with 64-bit hashes, spilled to disk (see
+    :class:`_HashSpill`); a repeated hash sends that check to the exact query too.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, spill: Path):
+        """``spill``: a folder of its own for the hashes, removed by :meth:`finish`."""
         self.results: dict[str, tuple[str, int, list[str]]] = {c.name: (c.severity, 0, []) for c in CHECKS}
         self.deferred: set[str] = set()
-        self.hashes: dict[str, list[np.ndarray]] = {t: [] for t in (*PRIMARY_KEYS, PAIR_CHECK)}
+        self.spill = spill
+        self.hashes = {name: _HashSpill(spill / str(n)) for n, name in enumerate((*PRIMARY_KEYS, PAIR_CHECK))}
 
     def add(self, batch: dict[str, pl.DataFrame]) -> None:
         """Check one batch of conformed, non-empty frames (written together, such as a reader's unit)."""
@@ -508,7 +541,7 @@ class StreamValidator:
         counts = [looked_at[g[0].rows].select(c.rule.sum().alias(c.name) for c in g) for g in grouped]
         found = pl.collect_all([*queries, *(r.missing(lazy).select(pl.len()) for r in complete), *counts])
         for name, hashes in zip(hashed, found, strict=False):
-            self.hashes[name].append(hashes["h"].to_numpy())
+            self.hashes[name].add(hashes["h"].to_numpy())
         missing = found[len(hashed) : len(hashed) + len(complete)]
         # rows referring to rows of another batch (or to none): the exact query over the files settles them
         unsettled = {r for r in followed if r not in complete}
@@ -529,14 +562,14 @@ class StreamValidator:
         """The report :func:`validate` would give for the finished ``store``."""
         scan = _scans(store)
         exact = [(c.name, c.severity, c.query(scan)) for c in CHECKS if c.name in self.deferred]
-        for name, parts in self.hashes.items():
-            hashes = np.sort(np.concatenate(parts)) if parts else np.empty(0, np.uint64)
-            if not (hashes[1:] == hashes[:-1]).any():
+        for name, hashes in self.hashes.items():
+            if not hashes.repeated():
                 continue
             if name == PAIR_CHECK:
                 exact.append((name, "warning", _duplicate_pairs_query(scan)))
             else:
                 exact.append((f"duplicate {name} key", "error", _duplicate_key_query(scan, name)))
+        shutil.rmtree(self.spill, ignore_errors=True)
         results = dict(self.results)
         for (name, severity, _), r in zip(exact, pl.collect_all([q for _, _, q in exact]), strict=True):
             results[name] = (severity, r["n"].item(), [str(e) for e in r["examples"].item()])
