@@ -102,7 +102,9 @@ def model_config(size: str) -> Any:
     )
 
 
-def random_model(size: str, tokenizer_dir: Path, device: str, dtype: Any) -> tuple[Any, Any]:
+def random_model(
+    size: str, tokenizer_dir: Path, device: str, dtype: Any, max_pixels: int | None = None
+) -> tuple[Any, Any]:
     """The model of ``size`` with random weights on ``device``, and the test checkpoint's processor.
 
     Output rows for ids the tokenizer does not have are zeroed (as in the tiny model), so every generated
@@ -115,6 +117,8 @@ def random_model(size: str, tokenizer_dir: Path, device: str, dtype: Any) -> tup
 
     processor = load_processor(tokenizer_dir)
     processor.tokenizer.padding_side = "left"
+    if max_pixels:  # the test checkpoint keeps images small; a real run sees the published sizes
+        processor.image_processor.size["longest_edge"] = max_pixels
     torch.manual_seed(0)
     with torch.device(device):
         model = Qwen2_5_VLForConditionalGeneration._from_config(
@@ -284,6 +288,21 @@ def check_vllm(
 
     if importlib.util.find_spec("vllm") is None or not torch.cuda.is_available():
         return {"check": "GRPO generation (vLLM)", "note": "not run: needs vllm and a GPU"}
+    try:
+        return _vllm_generation(model, processor, tokenizer_dir, work, prompts, group, new_tokens)
+    except Exception as error:  # a diagnostic: report what failed, keep the other measurements
+        return {"check": "GRPO generation (vLLM)", "note": f"failed: {type(error).__name__}: {error}"[:200]}
+
+
+def _vllm_generation(
+    model: Any,
+    processor: Any,
+    tokenizer_dir: Path,
+    work: Path,
+    prompts: list[Any],
+    group: int,
+    new_tokens: int,
+) -> dict:
     from vllm import LLM, SamplingParams
 
     from omnipt_data.model.loading import _images_of
@@ -327,21 +346,22 @@ def run(args: argparse.Namespace) -> list[dict]:
         tokenizer_dir = build_tiny_qwen_vl(work / "tokenizer", seed=0)
         images = frames_world(work, args.frames, *args.image_size)
         prompts = prelabel_prompts(images, tuple(args.image_size))
-        model, processor = random_model(args.size, tokenizer_dir, device, dtype)
+        model, processor = random_model(args.size, tokenizer_dir, device, dtype, args.max_pixels)
         params = sum(p.numel() for p in model.parameters()) / 1e9
         rows = [{"check": f"model {args.size}", "note": f"{params:.3g} B parameters on {device}"}]
         rows += check_prelabel(model, processor, prompts, args.batch_size, args.max_new_tokens)
         rows.append(check_fsdp_config(model))
-        rows.append(
-            check_vllm(model, processor, tokenizer_dir, work, prompts, args.group, args.max_new_tokens)
-        )
         batch = training_batch(processor, prompts[: args.train_batch], device)
-        for lora in (True, False):
+        for lora in (True, False):  # a fresh model each: a step changes the weights
             del model
             if device.startswith("cuda"):
                 torch.cuda.empty_cache()
-            model, _ = random_model(args.size, tokenizer_dir, device, dtype)
+            model, _ = random_model(args.size, tokenizer_dir, device, dtype, args.max_pixels)
             rows.append(check_sft_step(model, batch, lora, dtype))
+        # last: vLLM keeps its share of GPU memory until the process ends
+        rows.append(
+            check_vllm(model, processor, tokenizer_dir, work, prompts, args.group, args.max_new_tokens)
+        )
     return rows
 
 
@@ -379,12 +399,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--train-batch", type=int, default=4, help="Samples in the SFT step.")
     parser.add_argument("--group", type=int, default=8, help="Completions per prompt for GRPO generation.")
     parser.add_argument("--image-size", type=int, nargs=2, default=(640, 360), metavar=("W", "H"))
+    parser.add_argument(
+        "--max-pixels", type=int, default=None, help="Processor max_pixels (default: 1280*28*28 for 3b)."
+    )
     parser.add_argument("--out", type=Path, default=None, help="Also write the rows as JSON here.")
     args = parser.parse_args(argv)
     if args.size is None:
         import torch
 
         args.size = "3b" if torch.cuda.is_available() else "tiny"
+    if args.max_pixels is None and args.size != "tiny":
+        args.max_pixels = 1280 * 28 * 28  # Qwen2.5-VL's usual setting (the published default allows more)
     rows = run(args)
     print_table(rows)
     if args.out:
