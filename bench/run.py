@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -305,6 +306,8 @@ def bench_build_memory(work: Path, scenes: int) -> None:
         console.print(
             f"  build x{factor}: {samples} samples in {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB"
         )
+    in_process = build_in_process(work / "build-store-1", work / "build-in")
+    console.print(f"  build x1 in process: {in_process:.0f} samples/s (start-up excluded)")
     console.print(
         "  where a build's time goes: " + build_breakdown(work / "build-store-1", work / "build-profiled")
     )
@@ -333,6 +336,15 @@ BUILD_PARTS = (
     ("rendering (answers, templates)", ("omnipt_data/answers.py", "build/builder.py", "build/templates.py")),
     ("writing", ("exporters.py", "_io.BufferedWriter")),
 )
+
+
+def build_in_process(store: Path, out: Path) -> float:
+    """Samples/s of a build in this process (imports and start-up excluded), best of three."""
+    from omnipt_data.build import BuildOptions, build
+
+    options = BuildOptions(stage="sft", stores=[store], out=out, tasks=["mot_step"], show_progress=False)
+    seconds = best_of(3, lambda: build(replace(options, overwrite=True)))
+    return json.loads((out / "manifest.json").read_text())["samples"] / seconds
 
 
 def build_breakdown(store: Path, out: Path) -> str:
