@@ -406,6 +406,10 @@ def _noisy_results(gt_root: Path, pred_root: Path, seed: int = 0) -> None:
 
 
 def bench_eval(work: Path, scenes: int) -> None:
+    # Imports outside the timings, on both sides (evaluation loads TrackEval's metrics and SciPy lazily).
+    import scipy.optimize  # noqa: F401
+    import trackeval  # noqa: F401
+
     from omnipt_data.evaluate.mot import evaluate_mot
 
     world = work / "eval-world"

@@ -6,12 +6,14 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperCommand
 
+from omnipt_data.console import make_console
 from omnipt_data.errors import OmniptError
 from omnipt_data.schema import TABLES
 
@@ -22,8 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
-err = Console(stderr=True)
+out = make_console()
+err = make_console(stderr=True)
 
 COUNT_KEYS = (*TABLES, "tracks", "persons", "datasets")
 
@@ -83,10 +85,42 @@ def synth(
     )
 
 
-@app.command()
+class ConvertCommand(TyperCommand):
+    """``convert``, whose help ends with a panel of the formats and how ``auto`` picks one (built when help
+    is asked for: the readers are imported only then)."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        from rich.panel import Panel
+        from typer import rich_utils
+
+        from omnipt_data.readers import READERS, SNIFF_ORDER
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold cyan", no_wrap=True)
+        grid.add_column()
+        for name in sorted(READERS):
+            grid.add_row(name, READERS[name].description)
+        grid.add_row(
+            "auto",
+            "each reader looks at the path's folder and file names (and, for JSON files, the keys of "
+            "their records), in this order, and the first that recognises it reads it: "
+            + ", ".join(SNIFF_ORDER),
+        )
+        rich_utils._get_rich_console().print(
+            Panel(
+                grid,
+                title="Formats",
+                title_align=rich_utils.ALIGN_OPTIONS_PANEL,
+                border_style=rich_utils.STYLE_OPTIONS_PANEL_BORDER,
+            )
+        )
+
+
+@app.command(cls=ConvertCommand)
 def convert(
     format_name: Annotated[
-        str, typer.Argument(metavar="FORMAT", help="Reader name, or 'auto' to detect it.")
+        str, typer.Argument(metavar="FORMAT", help="A format of the list below, or 'auto' to detect it.")
     ],
     source: Annotated[Path, typer.Argument(help="The native dataset (folder or file).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Store folder to create.")],
@@ -271,11 +305,18 @@ def build(
     for column in ("task", "samples", "datasets", "tokens p50", "tokens max"):
         table.add_column(column)
     for task, stats in manifest["tasks"].items():
-        datasets = ", ".join(f"{d}:{n}" for d, n in stats["by_dataset"].items())
+        empty = stats.get("empty_share", {})
+        datasets = ", ".join(
+            f"{d}:{n}" + (f" ({empty[d]:.0%} empty)" if empty.get(d) else "")
+            for d, n in stats["by_dataset"].items()
+        )
         table.add_row(
             task, str(stats["samples"]), datasets, str(stats["tokens"]["p50"]), str(stats["tokens"]["max"])
         )
     out.print(table)
+    for task, stats in manifest["tasks"].items():
+        for note in stats.get("skipped", []):
+            out.print(f"{task}: skipped {note['dataset']} ({note['sequences']} sequences): {note['reason']}")
 
 
 @app.command()
@@ -287,11 +328,19 @@ def demo(
     train: Annotated[
         bool, typer.Option(help="Train, track, evaluate and pre-label (--no-train: the data steps only).")
     ] = True,
+    review: Annotated[
+        bool,
+        typer.Option(
+            "--review",
+            help="Start the project's local Label Studio (scripts/labelstudio), push the predictions to it "
+            "and print the address and login to open.",
+        ),
+    ] = False,
 ) -> None:
     """Run the main job on the embedded default: the synthetic world, end to end."""
     from omnipt_data.demo import run_demo
 
-    run_demo(out_dir, seed=seed, console=out, train=train)
+    run_demo(out_dir, seed=seed, console=out, train=train, review=review)
 
 
 def _register_optional_commands() -> None:

@@ -7,10 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
-from omnipt_data.readers import ReadOptions, get_reader
-from omnipt_data.readers.base import Batch, Reader, Unit
+from omnipt_data.readers import Reader, ReadOptions, get_reader
+from omnipt_data.readers.base import Batch, Unit
 from omnipt_data.store import Store, write_store
 
 
@@ -58,6 +60,16 @@ def convert(
     if not source.exists():
         raise OmniptError(f"{source}: no such file or folder")
     reader = get_reader(format_name)
+    try:
+        return _convert(reader, source, out, options, overwrite=overwrite, show_progress=show_progress)
+    except OSError as exc:  # a file that cannot be read: a folder where a file belongs, no permission, ...
+        where = exc.filename if exc.filename is not None else source
+        raise OmniptError(f"{where}: {exc.strerror or exc}") from None
+
+
+def _convert(
+    reader: Reader, source: Path, out: Path, options: ReadOptions, *, overwrite: bool, show_progress: bool
+) -> ConvertResult:
     units = reader.units(source, options)
     problems = options.problems
     extra = {}
@@ -72,9 +84,20 @@ def convert(
         with progress_bar(
             f"convert {reader.name}", total=sum(u.size for u in units) or len(units), enabled=show_progress
         ) as advance:
+            videos = getattr(reader, "videos", None)
             for batch, done in _read_ahead(reader, source, units, options):
                 if batch is not None:
-                    writer.write_batch(batch)
+                    writer.write_batch(with_video_flag(batch, videos))
                 advance(done)
         extra["problems"] = {"skipped_rows": problems.count, "examples": problems.summary()}
     return ConvertResult(Store.open(out), problems.count)
+
+
+def with_video_flag(batch: Batch, videos: bool | None) -> Batch:
+    """The batch with its sequences' ``video`` set from the reader's declaration where the rows leave it
+    unknown (temporal training tasks draw only from videos)."""
+    sequences = batch.get("sequences")
+    if sequences is None or videos is None:
+        return batch
+    flag = pl.col("video").fill_null(videos) if "video" in sequences.columns else pl.lit(videos)
+    return {**batch, "sequences": sequences.with_columns(flag.alias("video"))}

@@ -2,8 +2,8 @@
 
 synth -> convert (every format) -> audit -> build (all four stages, every export) -> train the tiny model
 through the four-stage schedule -> track the validation sequences -> eval -> pre-label a new clip ->
-(when a Label Studio server is configured) push the predictions for review. Each step prints what it
-did and where its output is.
+push the predictions for review (with --review: into the local Label Studio it starts, or into the one
+configured). Each step prints what it did and where its output is.
 """
 
 from __future__ import annotations
@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from omnipt_data.convert import convert
 from omnipt_data.readers import ReadOptions
 from omnipt_data.synth import WRITERS, WorldConfig, synthesize
+
+if TYPE_CHECKING:
+    from omnipt_data.annotate.server import LocalServer
 
 # The stores each stage draws from (a stage skips the tasks its stores cannot feed).
 STAGE_STORES = {
@@ -39,7 +43,9 @@ class Steps:
         self.console.print(f"[bold]{self.number}. {title}[/]: {detail}", highlight=False)
 
 
-def run_demo(out: Path, *, seed: int = 0, console: Console, train: bool = True) -> dict[str, Path]:
+def run_demo(
+    out: Path, *, seed: int = 0, console: Console, train: bool = True, review: bool = False
+) -> dict[str, Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     steps = Steps(console)
@@ -102,6 +108,8 @@ def run_demo(out: Path, *, seed: int = 0, console: Console, train: bool = True) 
     steps.say("build", f"4 stages x {len(EXPORTS)} exports ({', '.join(EXPORTS)}) -> {out / 'builds'}")
 
     if not train:
+        if review:
+            steps.say("review push", "skipped: --no-train makes no predictions to review")
         return paths
     from omnipt_data.train.demo import DEMO_MAX_PIXELS, run_training_demo
 
@@ -163,20 +171,56 @@ def run_demo(out: Path, *, seed: int = 0, console: Console, train: bool = True) 
         f"{labelled['unparsed_answers']} unparsable answers -> {predictions}",
     )
 
-    if os.environ.get("LABEL_STUDIO_URL") and os.environ.get("LABEL_STUDIO_API_KEY"):
-        from omnipt_data.annotate.labelstudio import connect
-        from omnipt_data.annotate.push import push
-
-        pushed = push(connect(), predictions, "omnipt-data demo", kind="tracks", show_progress=False)
-        steps.say(
-            "review push",
-            f"project {pushed.project!r} (id {pushed.project_id}): {pushed.created} new tasks, "
-            f"{pushed.unchanged} unchanged, {pushed.reviewed} already reviewed",
-        )
-    else:
-        steps.say(
-            "review push",
-            "skipped: set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to send the predictions to Label Studio",
-        )
+    review_step(out, predictions, steps, start_server=review)
     console.print(f"[green]done[/] in {time.perf_counter() - steps.started:.0f} s; everything is under {out}")
     return paths
+
+
+# The demo's review projects: the pre-labelled frames one by one, and the clip as a video with tracks.
+REVIEW_PROJECTS = {"boxes": "omnipt-data demo: frames", "tracks": "omnipt-data demo: tracks"}
+
+
+def review_step(out: Path, predictions: Path, steps: Steps, *, start_server: bool) -> None:
+    """Push the predictions for review: to the Label Studio that ``LABEL_STUDIO_URL`` and
+    ``LABEL_STUDIO_API_KEY`` name, else (``--review``) to the project's local one, started here and left
+    running, with its address and login printed."""
+    from omnipt_data.annotate.labelstudio import API_KEY_ENV, URL_ENV, connect
+    from omnipt_data.annotate.push import push
+
+    configured = bool(os.environ.get(URL_ENV) and os.environ.get(API_KEY_ENV))
+    if not configured and not start_server:
+        steps.say(
+            "review push",
+            "skipped: run the demo with --review to start a local Label Studio and review the "
+            f"predictions there (or set {URL_ENV} and {API_KEY_ENV} to use yours)",
+        )
+        return
+    server: LocalServer | None = None
+    if configured:
+        conn, document_root = connect(), None
+    else:
+        from omnipt_data.annotate.server import LOGIN_FILE, start_local_server
+
+        steps.console.print("   starting the local Label Studio (the first time installs it: minutes)")
+        server = start_local_server(out / "labelstudio", out)
+        conn, document_root = connect(server.url, server.api_key), server.document_root
+    pushed = []
+    for kind, title in REVIEW_PROJECTS.items():
+        report = push(conn, predictions, title, kind=kind, document_root=document_root, show_progress=False)
+        pushed.append(
+            f"   {title!r} ({kind}): {report.created} new, {report.unchanged} unchanged, "
+            f"{report.reviewed} reviewed tasks -> {conn.url}/projects/{report.project_id}/data"
+        )
+    steps.say("review push", f"{len(pushed)} projects in Label Studio at {conn.url}")
+    for line in pushed:
+        steps.console.print(line, highlight=False)
+    if server is not None:
+        login = server.data_dir / LOGIN_FILE
+        for line in (
+            f"open {server.url} and log in as {server.email} with password {server.password} "
+            f"(kept in {login}, with the API key)",
+            f"then: {URL_ENV}={server.url} {API_KEY_ENV}=<api_key in {login.name}> omnipt-data review pull "
+            f"--project {REVIEW_PROJECTS['boxes']!r} --out {out / 'stores' / 'reviewed'}",
+            f"the server keeps running; stop it with {server.stop_command()}",
+        ):
+            steps.console.print(f"   {line}", highlight=False)

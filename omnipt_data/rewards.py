@@ -83,7 +83,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-from scipy.optimize import linear_sum_assignment
 
 from omnipt_data.answers import (
     DEFAULT_BOX_FORMAT,
@@ -233,6 +232,8 @@ def _areas(corners: np.ndarray) -> np.ndarray:
 
 def match_boxes(iou: np.ndarray, threshold: float | None = None) -> list[tuple[int, int, float]]:
     """Hungarian pairs ``(pred index, gt index, IoU)``: max total IoU, or max pairs with IoU >= threshold."""
+    from scipy.optimize import linear_sum_assignment  # here: the CLI starts without SciPy
+
     if iou.size == 0:
         return []
     weights = iou if threshold is None else _count_first_weights(iou, threshold)
@@ -377,6 +378,8 @@ def _best_id_mapping(pairs: Sequence[tuple[int | None, int]]) -> dict[int, int]:
     matrix = np.zeros((len(pred_ids), len(gt_ids)))
     for (p, g), count in counts.items():
         matrix[pred_row[p], gt_column[g]] = count
+    from scipy.optimize import linear_sum_assignment
+
     rows, cols = linear_sum_assignment(matrix, maximize=True)
     return {pred_ids[r]: gt_ids[c] for r, c in zip(rows, cols, strict=True) if matrix[r, c] > 0}
 

@@ -4,6 +4,7 @@ A store is a directory holding one Parquet file per table plus ``manifest.json``
 row per thing) and join on string uids that stay unique when stores are merged:
 
 - ``sequences``: one row per sequence (a video, one camera view of a scene, or an image collection);
+  ``video`` says which: true for frames in time order, false for an image collection, null unknown;
 - ``frames``: one row per image (a video frame, a detection image); ``frame_index`` is 1-based;
 - ``boxes``: one row per person box in a frame, with optional visible and head boxes;
 - ``identities``: one row per person crop (ReID, person text), with captions and attributes;
@@ -40,6 +41,7 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
         "width": pl.Int32(),
         "height": pl.Int32(),
         "image_dir": pl.String(),
+        "video": pl.Boolean(),
     },
     "frames": {
         "frame_uid": pl.String(),

@@ -6,6 +6,8 @@ sequences and identities -> flagged; the HTML report embeds its plots; FiftyOne 
 from __future__ import annotations
 
 import base64
+import html
+import io
 import json
 import os
 import re
@@ -15,9 +17,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 from conftest import SMALL_WORLD
+from PIL import Image
 from typer.testing import CliRunner
 
 from omnipt_data.audit import CHECKS, run_audit
@@ -153,12 +157,45 @@ def test_audit_finds_every_planted_defect_where_it_was_planted(defect_world, tmp
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
     assert len(images) == 5  # findings per check, classes, sizes, aspect ratios, track lengths
     assert all(base64.b64decode(png)[:8] == b"\x89PNG\r\n\x1a\n" for png in images)
+    # a few pictures of what each check found: the crop with the box drawn, the finding written under it
+    for check in checks:
+        pictures = _thumbnails(page, check["name"])
+        with_image = [f for f in check["findings"] if f.get("image")]
+        assert len(pictures) == min(4, len(with_image)), check["name"]
+        for (_, caption), finding in zip(pictures, with_image, strict=False):
+            assert caption == [finding["detail"], finding.get("box_uid") or finding["frame_uid"]]
+    (outside, _), *_ = _thumbnails(page, "box_outside_image")
+    assert outside.size == (220, round(220 * SMALL_WORLD.height / SMALL_WORLD.width))  # the whole frame
+    for name in ("zero_area_box", "absurd_aspect_ratio", "teleport"):
+        (picture, _), *_ = _thumbnails(page, name)
+        assert max(picture.size) == 220 and picture.size != outside.size  # a crop around the box
+        colour = {"error": (192, 57, 43), "warning": (214, 137, 16)}[by_name[name]["severity"]]
+        assert _pixels_near(picture, colour) >= 20, name  # the box, drawn in the check's colour
     # the same defects are found in another format of the same world (CRTrack: views of one scene)
     crtrack = convert("crtrack", defect_world / "crtrack", tmp_path / "crtrack", show_progress=False).store
     audit = run_audit(crtrack.path, tmp_path / "crtrack-report", show_progress=False)
     assert {r.name: r.count for r in audit.results if r.name in FLAGGING and r.count} == {
         check: 1 for check in FOUND_BY.values()
     }
+
+
+def _thumbnails(page: str, check: str) -> list[tuple[Image.Image, list[str]]]:
+    """The pictures in a check's section of the report, with their captions' lines."""
+    section = page.split(f"<h3 id='{check}'>", 1)[1].split("<h3 ", 1)[0]
+    found = re.findall(
+        r"<figure class='thumb'><img alt='finding' src='data:image/jpeg;base64,([A-Za-z0-9+/=]+)'>"
+        r"<figcaption>(.*?)</figcaption></figure>",
+        section,
+    )
+    return [
+        (Image.open(io.BytesIO(base64.b64decode(jpeg))), [html.unescape(x) for x in caption.split("<br>")])
+        for jpeg, caption in found
+    ]
+
+
+def _pixels_near(picture: Image.Image, colour: tuple[int, int, int], tolerance: int = 40) -> int:
+    pixels = np.asarray(picture.convert("RGB"), dtype=int)
+    return int((np.abs(pixels - np.array(colour)).max(axis=2) <= tolerance).sum())
 
 
 def _expected_expressions(world) -> tuple[int, int]:
@@ -184,6 +221,11 @@ def test_clean_world_has_no_warning_or_error(small_world, tmp_path):
         assert {r.name: r.count for r in audit.results if r.name in FLAGGING and r.count} == {}, fmt
         assert audit.by_severity()["error"] == audit.by_severity()["warning"] == 0
         counts[fmt] = audit.counts()
+        # nothing found: no chart of findings (no empty axes), and no plots section without a plot
+        page = (tmp_path / f"{fmt}-report" / "index.html").read_text()
+        assert "alt='Findings per check'" not in page
+        assert ("<h2>Plots</h2>" in page) == ("data:image/png;base64," in page), fmt
+    assert "<h2>Plots</h2>" not in (tmp_path / "market1501-report" / "index.html").read_text()
     assert counts["mot"]["box_partly_outside_image"] == _partly_outside(world.boxes) == 34
     assert counts["mot"]["class_distribution"] == 2
     # negative sentences and sentences naming everyone are counted (info), as the world made them
@@ -285,7 +327,7 @@ def test_build_audit_clean_then_hand_corrupted(small_world, tmp_path):
         }
     )
     page = (tmp_path / "clean-report" / "index.html").read_text()
-    assert page.count("data:image/png;base64,") == 3  # findings, token lengths, task balance
+    assert page.count("data:image/png;base64,") == 4  # findings, token lengths, task balance, empty shares
 
     # Corrupt two answers by hand: corners where x,y,w,h belongs, and a box in original-image pixels.
     corrupted = tmp_path / "corrupted"

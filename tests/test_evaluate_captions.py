@@ -23,7 +23,7 @@ from omnipt_data.evaluate import (
     rouge_l,
     tokenize,
 )
-from omnipt_data.evaluate.captions import cider_d_tokens
+from omnipt_data.evaluate.captions import bensmot_caption_metrics, char_bleu, cider_d_tokens, nltk_meteor
 
 REF = "the cat sat on the mat"
 CAND = "the cat sat on a mat"
@@ -202,8 +202,75 @@ def test_eval_command_captions_and_interactions(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = csv_out.read_text().splitlines()
-    assert lines[0] == "name,precision,recall,f1,tp,fp,fn"
-    assert lines[-1] == "COMBINED,0.5,0.5,0.5,1,1,1"
+    assert lines[0] == "name,precision,recall,f1,tp,fp,fn,protocol"
+    assert lines[-1] == "COMBINED,0.5,0.5,0.5,1,1,1,micro"
     pred.write_text("[1, 2]")
     bad = CliRunner().invoke(app, ["eval", "--gt", str(gt), "--pred", str(pred), "--task", "interactions"])
     assert bad.exit_code == 2 and "pred.json: top level is list" in bad.output
+
+
+# --- SMOTer's released scorer (protocol "bensmot") -------------------------------------------------
+
+
+def test_bensmot_bleu_counts_characters() -> None:
+    """NLTK's corpus_bleu on raw strings: "abcdx" against "abcde" matches 4 of 5 characters, 3 of 4
+    character bigrams, 2 of 3 trigrams, 1 of 2 four-grams, same length: BLEU = (4/5 3/4 2/3 1/2)^(1/4).
+    Word-level BLEU-4 of the same pair is 0. "abcd" against "abcdef": every order matches, brevity
+    penalty exp(1 - 6/4). An order without a match counts as the smallest float: "ab" against "ab" has
+    no character trigram at all, so its BLEU is about 1e-154."""
+    assert char_bleu([["abcde"]], ["abcdx"]) == pytest.approx(
+        (4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** 0.25, abs=1e-12
+    )
+    assert bleu([["abcde"]], ["abcdx"])[3] < 1e-3
+    assert char_bleu([["abcdef"]], ["abcd"]) == pytest.approx(math.exp(1 - 6 / 4), abs=1e-12)
+    assert 0 < char_bleu([["ab"]], ["ab"]) < 1e-100
+    assert char_bleu([["ab"]], ["xy"]) == 0.0 and char_bleu([["ab"]], [""]) == 0.0
+    # Corpus level: counts summed over items, each item's n-gram total at least 1 ("xy" has no trigram
+    # or four-gram yet adds 1 to both denominators): (6/7 4/5 2/4 1/3)^(1/4).
+    both = char_bleu([["abcde"], ["xy"]], ["abcdx", "xy"])
+    assert both == pytest.approx((6 / 7 * 4 / 5 * 2 / 4 * 1 / 3) ** 0.25, abs=1e-12)
+
+
+def test_bensmot_meteor_matches_from_the_end_and_on_stems() -> None:
+    """ "the man walks dog" against "A man, walking dogs.": "man" matches exactly, then "walks"/"walking"
+    and "dog"/"dogs" on their Porter stems: 3 matches in one chunk, P = R = 3/4, Fmean 3/4, score
+    3/4 (1 - 0.5 / 27). "b a" against "a b a": "a" takes the last free "a" (NLTK matches from the end),
+    so both matches form one chunk: P = 1, R = 2/3, penalty 0.5 (1/2)^3."""
+    words = "A man, walking dogs.".replace(",", "").replace(".", "").split(" ")
+    assert nltk_meteor(words, ["the", "man", "walks", "dog"]) == pytest.approx(0.75 * (1 - 0.5 / 27))
+    fmean = (2 / 3) / (0.9 + 0.1 * 2 / 3)
+    assert nltk_meteor(["a", "b", "a"], ["b", "a"]) == pytest.approx(fmean * (1 - 0.5 / 2**3))
+    assert nltk_meteor(["a"], ["b"]) == 0.0
+
+
+def test_bensmot_rouge_and_cider_take_the_raw_strings() -> None:
+    """ROUGE-L splits on single spaces (two spaces leave an empty word: 2 of 3 recalled, F with
+    beta 1.2); CIDEr splits on white space with case and punctuation kept, so "A man." shares no word
+    with "a man" (coco-caption's tokenizer makes them equal)."""
+    row = bensmot_caption_metrics({"k": "a  man"}, {"k": "a man"})
+    precision, recall = 1.0, 2 / 3
+    assert row["ROUGE-L"] == pytest.approx((1 + 1.44) * precision * recall / (recall + 1.44 * precision))
+    refs = {"1": "A man.", "2": "a red car"}
+    cands = {"1": "a man", "2": "a red car"}
+    raw = bensmot_caption_metrics(refs, cands)
+    coco = caption_metrics(refs, cands)
+    assert raw["CIDEr"] == pytest.approx(
+        cider_d_tokens([[["A", "man."]], [["a", "red", "car"]]], [["a", "man"], ["a", "red", "car"]])[0]
+    )
+    assert coco["CIDEr"] > raw["CIDEr"]
+    assert raw["items"] == 2 and raw["missing"] == 0
+
+
+def test_eval_command_bensmot_protocol(tmp_path: Path) -> None:
+    gt, pred = tmp_path / "gt.json", tmp_path / "pred.json"
+    gt.write_text(json.dumps({"v/1": "abcde", "v/2": "xy"}))
+    pred.write_text(json.dumps({"v/1": "abcdx", "v/2": "xy"}))
+    out = tmp_path / "bensmot.json"
+    args = ["eval", "--gt", str(gt), "--pred", str(pred), "--task", "captions", "--protocol", "bensmot"]
+    result = CliRunner().invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(out.read_text())[COMBINED]
+    assert row["BLEU"] == pytest.approx((6 / 7 * 4 / 5 * 2 / 4 * 1 / 3) ** 0.25, abs=1e-12)
+    assert row["protocol"]["BLEU"] == "bensmot" and "SMOTer" in result.output
+    wrong = CliRunner().invoke(app, [*args[:-1], "devkit"])
+    assert wrong.exit_code == 2 and "task captions has no protocol 'devkit'" in wrong.output

@@ -1,7 +1,9 @@
-"""CRTrack cross-view referring MOT: the authors' Gate2 figures, the protocol on hand-made cases, the CLI."""
+"""CRTrack cross-view referring MOT: the authors' Gate2 and Circle figures, the protocol on hand-made cases,
+the CLI."""
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -12,9 +14,11 @@ from typer.testing import CliRunner
 from omnipt_data.cli import app
 from omnipt_data.errors import InputError
 from omnipt_data.evaluate import COMBINED, evaluate_crmot, evaluate_crmot_arrays, load_crtrack
+from omnipt_data.evaluate.crmot import written_2f
 
 FIXTURES = Path(__file__).resolve().parent / "data" / "real"
 CRTRACK = FIXTURES / "crtrack"
+CIRCLE = FIXTURES / "crtrack-circle"
 
 
 def track(person: int, frames: range, x: float = 100.0) -> np.ndarray:
@@ -42,6 +46,55 @@ def test_gate2_reproduces_the_authors_figures() -> None:
     assert shoes["CLR_FP"] > shoes["IDFP"]  # interleaved frames keep most of views 2-3 for CVRMA
 
 
+def test_circle_reproduces_every_published_sentence() -> None:
+    """Scene Circle, 20 sentences: CVRIDF1, CVRMA and the CVRMA run's TP/FP/FN as the authors publish
+    them, and the scene means (CVRIDF1 58.38, CVRMA 42.44). The devkit's ID-switch rule makes the
+    difference: for "A man wearing a black coat and black trousers" it counts 241 switches where every
+    change of match (TrackEval's rule) gives 482."""
+    with (FIXTURES / "crtrack-published.csv").open(newline="") as handle:
+        published = {row["sequence"]: row for row in csv.DictReader(handle)}
+    result = evaluate_crmot(CIRCLE / "gt", CIRCLE / "pred")
+    sentences = [n for n in result.names if n.startswith("Circle_")]
+    assert len(sentences) == 20 and set(sentences) <= set(published)
+    for name in [*sentences, "Circle"]:
+        row, paper = result.rows[name], published[name]
+        assert 100 * row["CVRIDF1"] == pytest.approx(float(paper["CVRIDF1"]), abs=1e-4), name
+        assert 100 * row["CVRMA"] == pytest.approx(float(paper["CVRMA"]), abs=1e-4), name
+        if name != "Circle":
+            counts = (row["CLR_TP"], row["CLR_FP"], row["CLR_FN"])
+            assert counts == tuple(int(paper[k]) for k in ("CVRMA_TP", "CVRMA_FP", "CVRMA_FN")), name
+    assert result.rows["Circle_A man wearing a black coat and black trousers"]["IDSW"] == 241
+    assert result.protocol_of("CVRMA") == "devkit" and result.protocol_of("IDSW") == "devkit"
+
+
+def test_gate2_sentences_equal_the_published_table() -> None:
+    with (FIXTURES / "crtrack-published.csv").open(newline="") as handle:
+        published = {row["sequence"]: row for row in csv.DictReader(handle)}
+    result = evaluate_crmot(CRTRACK / "gt", CRTRACK / "pred")
+    for name in [*result.names, COMBINED]:
+        paper = published["Gate2" if name == COMBINED else name]
+        assert 100 * result.rows[name]["CVRIDF1"] == pytest.approx(float(paper["CVRIDF1"]), abs=1e-4)
+        assert 100 * result.rows[name]["CVRMA"] == pytest.approx(float(paper["CVRMA"]), abs=1e-4)
+
+
+def test_authors_preparation_quirks() -> None:
+    """Boxes pass through ``'%.2f'`` (0.015 is written 0.01, where ``np.round`` gives 0.02), and a view
+    file of one row is skipped: the single result box in view 2 (interleaved frame 1 * 2 + 1 = 3, inside
+    the ground truth's frames 2..6) would otherwise be a false positive."""
+    assert written_2f(np.array([0.015, 0.025, 0.155, 12.345])).tolist() == [0.01, 0.03, 0.15, 12.35]
+    assert np.round(0.015, 2) == 0.02
+    views = {
+        "View1": (track(1, range(1, 4)), track(1, range(1, 4))),
+        "View2": (np.zeros((0, 6)), track(2, range(1, 2))),
+    }
+    result = evaluate_crmot_arrays({"Hall_a person": views})
+    assert result.rows["Hall_a person"]["CLR_FP"] == 0
+    assert result.rows["Hall_a person"]["CVRMA"] == pytest.approx(1.0)
+    assert any("one-row" in note for note in result.notes)
+    views["View2"] = (np.zeros((0, 6)), track(2, range(1, 3)))
+    assert evaluate_crmot_arrays({"Hall_a person": views}).rows["Hall_a person"]["CLR_FP"] == 2
+
+
 def test_released_results_hold_corners() -> None:
     """Read as corners, the result boxes have the ground truth's size; read as xywh they do not."""
     sentences = load_crtrack(CRTRACK / "gt", CRTRACK / "pred")
@@ -61,8 +114,8 @@ def test_cross_view_identity_is_rewarded_and_switches_counted() -> None:
 
     Same tracker id in both views: everything matches, CVRIDF1 = CVRMA = 1. A new id in view 2: the
     concatenated sequence has 6 gt boxes, IDTP 3 -> CVRIDF1 = 3 / 6 = 0.5; interleaved (frames 2,3,4,5,6,7
-    alternate between the views) the tracker id changes at every frame after the first: 5 switches, CVRMA
-    = (6 - 0 - 5) / 6.
+    alternate between the views, the person is annotated in each) the tracker id changes at every frame
+    after the first: 5 switches, CVRMA = (6 - 0 - 5) / 6.
     """
     gt = {"View1": track(1, range(1, 4)), "View2": track(1, range(1, 4))}
     same = {k: (v, v.copy()) for k, v in gt.items()}
@@ -130,6 +183,8 @@ def test_eval_command_crmot(tmp_path: Path) -> None:
     assert data[COMBINED]["CVRIDF1"] == pytest.approx(1.0)
     assert data[COMBINED]["CVRMA"] == pytest.approx(1.0)
     assert set(data) == {"Gate9_a man", "Gate9", COMBINED}
+    assert data["Gate9_a man"]["protocol"]["CVRMA"] == "devkit"
+    assert "MOTChallenge MATLAB devkit" in result.output
     assert "no per-alpha curves" in result.output
     (pred_dir / "Gate9_a man" / "View1.txt").rename(pred_dir / "View1.txt")
     (pred_dir / "Gate9_a man" / "View2.txt").unlink()

@@ -43,6 +43,11 @@ DEVKIT_PERCENT = {
 DEVKIT_COUNTS = {"GT_IDs": 8, "MT": 1, "PT": 6, "ML": 1, "CLR_FP": 13, "CLR_FN": 150, "IDSW": 7, "Frag": 7}
 
 
+def write_rows(path: Path, rows: list[list[float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(",".join(f"{v:g}" for v in row) + "\n" for row in rows))
+
+
 def box_rows(track_boxes: dict[int, tuple[float, float]], frames: range) -> list[list[float]]:
     """Helper: constant 50x100 boxes at the given top-left corners, one per id and frame."""
     return [[f, tid, x, y, 50, 100, 1, 1, 1] for f in frames for tid, (x, y) in track_boxes.items()]
@@ -212,6 +217,66 @@ def test_non_pedestrian_classes_and_mot20() -> None:
         evaluate_sequences({"s": (gt, pred, 1)}, benchmark="MOT99")
 
 
+def trackeval_on_files(root: Path, sequences: dict, benchmark: str) -> dict:
+    """TrackEval itself, reading MOTChallenge files: ``{sequence or COMBINED_SEQ: {family: results}}``."""
+    import trackeval
+
+    gt_root, trackers = root / "gt", root / "trackers"
+    (gt_root / "seqmaps").mkdir(parents=True)
+    (gt_root / "seqmaps" / f"{benchmark}-train.txt").write_text("name\n" + "\n".join(sequences) + "\n")
+    for name, (gt, pred, length) in sequences.items():
+        folder = gt_root / f"{benchmark}-train" / name
+        write_rows(folder / "gt" / "gt.txt", gt.tolist())
+        (folder / "seqinfo.ini").write_text(f"[Sequence]\nname={name}\nseqLength={length}\n")
+        write_rows(trackers / f"{benchmark}-train" / "t" / "data" / f"{name}.txt", pred.tolist())
+    evaluator = trackeval.Evaluator(
+        {"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False, "OUTPUT_SUMMARY": False}
+        | {"OUTPUT_DETAILED": False, "PLOT_CURVES": False, "TIME_PROGRESS": False}
+    )
+    dataset = trackeval.datasets.MotChallenge2DBox(
+        {"GT_FOLDER": str(gt_root), "TRACKERS_FOLDER": str(trackers), "BENCHMARK": benchmark}
+        | {"SPLIT_TO_EVAL": "train", "TRACKERS_TO_EVAL": ["t"], "PRINT_CONFIG": False}
+    )
+    metrics = [trackeval.metrics.HOTA(), trackeval.metrics.CLEAR(), trackeval.metrics.Identity()]
+    results, _ = evaluator.evaluate([dataset], metrics)
+    return {seq: res["pedestrian"] for seq, res in results["MotChallenge2DBox"]["t"].items()}
+
+
+@pytest.mark.parametrize("benchmark", ["MOT15", "MOT17", "MOT20"])
+def test_same_figures_as_trackeval_reading_the_files(tmp_path: Path, benchmark: str) -> None:
+    """Three noisy sequences with distractor classes, a non-MOT vehicle, zero-flagged rows, identity
+    swaps and clutter, and one whose results never share a frame with its ground truth: every figure
+    equals TrackEval's own, to the last bit."""
+    rng = np.random.default_rng(1)
+    classes = [1, 1, 1, 2, 7, 8, 12, 6]
+    sequences = {}
+    for k in range(3):
+        gt, pred = [], []
+        for f in range(1, 41):
+            for i in range(1, 9):
+                x, y = 60.0 * i + f, 30.0 * i
+                gt.append([f, i, x, y, 40, 80, 0 if i == 3 and f % 5 == 0 else 1, classes[i - 1], 1])
+                if rng.random() < 0.8:
+                    track = i if f < 20 or i % 2 else i + 100
+                    pred.append(
+                        [f, track, *np.round([x + rng.normal(0, 8), y + rng.normal(0, 8)], 2), 40, 80, 1]
+                    )
+            if rng.random() < 0.3:
+                pred.append([f, 500 + f, 300, 300, 30, 30, 1])
+        sequences[f"S{k}"] = (np.array(gt, float), np.array(pred, float), 40)
+    apart = sequences["S0"][1].copy()  # results only where the ground truth has no frame
+    apart[:, 0] += 40
+    sequences["S3"] = (sequences["S0"][0], apart, 80)
+    ours = evaluate_sequences(sequences, benchmark=benchmark)
+    theirs = trackeval_on_files(tmp_path, sequences, benchmark)
+    for name in [*sequences, COMBINED]:
+        reference = theirs["COMBINED_SEQ" if name == COMBINED else name]
+        for family in ("HOTA", "CLEAR", "Identity"):
+            for field, value in reference[family].items():
+                mine = ours.curves[name][field] if np.ndim(value) else ours.rows[name][field]
+                assert np.array_equal(mine, value), (name, family, field)
+
+
 def test_sequences_combine_by_pooling() -> None:
     """COMBINED pools detections: MOTA over both sequences is not the mean of the two MOTAs."""
     good = np.array(box_rows({1: (100, 100)}, range(1, 11)), dtype=float)
@@ -224,11 +289,6 @@ def test_sequences_combine_by_pooling() -> None:
 
 
 # --- referring MOT ----------------------------------------------------------------------------------
-
-
-def write_rows(path: Path, rows: list[list[float]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(",".join(f"{v:g}" for v in row) + "\n" for row in rows))
 
 
 def test_rmot_pools_expressions_and_reads_both_layouts(tmp_path: Path) -> None:
@@ -256,6 +316,29 @@ def test_rmot_pools_expressions_and_reads_both_layouts(tmp_path: Path) -> None:
     layered = evaluate_rmot(nested, nested)
     assert layered.names == flat.names
     assert layered.combined["HOTA"] == pytest.approx(flat.combined["HOTA"], abs=1e-12)
+
+
+def test_rmot_combines_expressions_as_transrmot_and_temprmot(tmp_path: Path) -> None:
+    """Expression A: one person, 4 frames, tracked perfectly (TP 4, AssA 1). Expression B: one person,
+    4 frames, tracked as 7 (frames 1-2) then 8 (frames 3-4), plus a stray box in frames 1-2 (TP 4,
+    FP 2; each id pair matches 2 frames of 4 + 2 - 2: AssA 0.5). IoU is 1 everywhere, so every alpha
+    agrees. Their COMBINED: DetA = 8 / (8 + 0 + 2), AssA = (4 * 1 + 4 * 0.5) / 8, HOTA = sqrt(0.6); not
+    the mean of the expressions' HOTA (1 and sqrt(4/6 * 0.5))."""
+    person = box_rows({1: (100, 100)}, range(1, 5))
+    write_rows(tmp_path / "gt" / "0005+a" / "gt" / "gt.txt", person)
+    write_rows(tmp_path / "gt" / "0005+b" / "gt" / "gt.txt", person)
+    write_rows(tmp_path / "pred" / "0005+a.txt", [r[:7] for r in person])
+    split = [[f, 7 if f <= 2 else 8, *rest[:5]] for f, _, *rest in person]
+    stray = [[f, 9, 400, 400, 50, 100, 1] for f in (1, 2)]
+    write_rows(tmp_path / "pred" / "0005+b.txt", split + stray)
+    result = evaluate_rmot(tmp_path / "gt", tmp_path / "pred")
+    assert result.rows["0005+a"]["HOTA"] == pytest.approx(1.0)
+    assert result.rows["0005+b"]["AssA"] == pytest.approx(0.5)
+    assert result.rows["0005+b"]["HOTA"] == pytest.approx(math.sqrt(4 / 6 * 0.5))
+    assert result.combined["DetA"] == pytest.approx(0.8)
+    assert result.combined["AssA"] == pytest.approx(0.75)
+    assert result.combined["HOTA"] == pytest.approx(math.sqrt(0.6), abs=1e-12)
+    assert result.protocol_of("HOTA") == "trackeval"
 
 
 def test_rmot_frame_offsets(tmp_path: Path) -> None:

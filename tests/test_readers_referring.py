@@ -362,12 +362,12 @@ MALFORMED = {
     ("refer_kitti_bad_json", "refer-kitti"): (
         "expression/0000/people-walking.json",
         1,
-        "truncated or invalid JSON",
+        "invalid JSON at column",
     ),
     ("refer_kitti_bad_json", "refer-kitti-v2"): (
         "expression/0000/people-walking.json",
         1,
-        "truncated or invalid JSON",
+        "invalid JSON at column",
     ),
     ("crtrack_bad_id", "crtrack"): (
         "labels_with_ids_text/train/tackled_text/Plaza.txt",

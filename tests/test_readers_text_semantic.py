@@ -12,7 +12,7 @@ from collections import Counter
 
 import polars as pl
 import pytest
-from conftest import SMALL_WORLD, check_malformed
+from conftest import SMALL_WORLD, TEST_DATA, check_malformed
 from typer.testing import CliRunner
 
 from omnipt_data.cli import app
@@ -302,7 +302,7 @@ MALFORMED = {
         "truncated JSON: this record is not closed",
     ),
     "cuhk_pedes_no_captions": ("cuhk-pedes", "reid_raw.json", 8, '"captions" is None, not a list of strings'),
-    "icfg_pedes_bad_id": ("icfg-pedes", "ICFG-PEDES.json", 3, "\"id\" is 'abc', not an integer"),
+    "icfg_pedes_bad_id": ("icfg-pedes", "ICFG-PEDES.json", 3, "\"id\" is 'abc', not a non-negative integer"),
     "icfg_pedes_invalid_json": ("icfg-pedes", "ICFG-PEDES.json", 4, "invalid JSON"),
     "rstpreid_unknown_image": ("rstpreid", "data_captions.json", 3, "unknown image '0001_c1_0001.jpg'"),
     "rstpreid_captions_not_list": ("rstpreid", "data_captions.json", 3, "not a list of strings"),
@@ -325,9 +325,24 @@ MALFORMED = {
         10,
         "edge end 'ghost0' is not a node",
     ),
-    "bensmot_frame_without_image": ("bensmot", "train/walking/seq01/gt/gt.txt", 3, "frame 3 has no image"),
     "bensmot_bad_relation": ("bensmot", "relation.json", 4, "'2to1'"),
 }
+
+
+def test_bensmot_rows_of_frames_without_an_image_are_left_out_and_listed(tmp_path):
+    """SMOTer's tools/convert_bensmot2coco.py reads only the frames that have an image (it loops over
+    ``imgs/`` and picks the gt rows of each); the reader does the same and lists the rows it left out."""
+    source = TEST_DATA / "malformed" / "bensmot_frame_without_image"
+    result = convert("bensmot", source, tmp_path / "s", show_progress=False)
+    store = result.store
+    frames = store.read("frames")
+    assert frames["frame_index"].sort().to_list() == [1, 2]  # the images 001.jpg, 002.jpg
+    assert store.read("boxes").height == 2
+    gt = source / "train" / "walking" / "seq01" / "gt" / "gt.txt"
+    assert result.skipped_rows == 1
+    assert store.manifest["problems"]["examples"] == [
+        f"{gt}:3: frame 3 has no image in {gt.parent.parent / 'imgs'} (expected an image per frame)"
+    ]
 
 
 @pytest.mark.parametrize("case", sorted(MALFORMED))

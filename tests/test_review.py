@@ -129,6 +129,48 @@ def make_predictions_store(gt: Store, out: Path, *, shift: float = SHIFT_PX) -> 
     return Store.open(out)
 
 
+def make_folder_predictions_store(gt: Store, frames_dir: Path, out: Path) -> Store:
+    """The demo's predictions store: the clip's frames pre-labelled from a folder (``frames_dir/clip-01``,
+    read as the pre-labeler reads it: absolute image paths, dataset ``video``, no image root), the model's
+    boxes being the ground truth shifted by ``SHIFT_PX``."""
+    from omnipt_data.infer.inputs import from_folder
+
+    clip_dir = frames_dir / "clip-01"
+    clip_dir.mkdir(parents=True)
+    gt_frames = gt.read("frames").sort("frame_index")
+    for dataset, image_path in gt_frames.select("dataset", "image_path").iter_rows():
+        image = gt.image_path(dataset, image_path)
+        os.link(image, clip_dir / image.name)
+    loaded = from_folder(frames_dir)
+    assert loaded.image_roots == {} and loaded.frames.height == gt_frames.height
+    frame_of = dict(
+        gt_frames.join(loaded.frames.select("frame_index", new_uid=pl.col("frame_uid")), on="frame_index")
+        .select("frame_uid", "new_uid")
+        .iter_rows()
+    )
+    boxes = (
+        gt.read("boxes")
+        .filter(pl.col("source") == SOURCE_GT)
+        .with_columns(
+            pl.col("x1") + SHIFT_PX,
+            pl.col("x2") + SHIFT_PX,
+            frame_uid=pl.col("frame_uid").replace_strict(frame_of),
+            box_uid=pl.col("box_uid") + "/tiny",
+            source=pl.lit(MODEL),
+            confidence=pl.lit(0.9, pl.Float32),
+        )
+    )
+    with write_store(
+        out,
+        source={"format": "prelabel", "path": str(frames_dir)},
+        reader={"name": "prelabel", "version": "test"},
+        image_roots=loaded.image_roots,
+        extra_manifest={"prediction": {"model": "tiny"}},
+    ) as writer:
+        writer.write_batch({"sequences": loaded.sequence_rows, "frames": loaded.frames, "boxes": boxes})
+    return Store.open(out)
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The clip (below the server's document root), its ground truth and two predictions stores."""
@@ -142,6 +184,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # The review below needs three people, each seen in several frames.
     assert sorted(per_track) == [1, 2, 3] and min(per_track.values()) >= 3, per_track
     return {
+        "gt": gt,
         "pred": pred,
         "pred_moved": make_predictions_store(gt, root / "pred-moved", shift=SHIFT_PX + 1.0),
         "boxes": boxes,
@@ -471,6 +514,29 @@ def test_review_loop_boxes_resumes_and_never_overwrites_reviews(
     assert result[0]["value"]["x"] == pytest.approx(x1 / 160 * 100)
     cli(service, "review", "pull", "--project", title, "--out", str(out), "-q")
     assert Store.open(out).manifest["content_hash"] == first_hash
+
+
+def test_boxes_of_frames_prelabelled_from_a_folder_are_served(
+    label_studio: LabelStudioService, clip: dict[str, Any], tmp_path: Path
+) -> None:
+    """The demo's predictions store (absolute image paths, no image root) pushes as boxes: each task's
+    image is served through a local storage over the clip's folder."""
+    service = label_studio
+    pred = make_folder_predictions_store(clip["gt"], tmp_path / "frames", tmp_path / "pred")
+    title = "folder boxes"
+    report = cli(service, "review", "push", str(pred.path), "--project", title, "--kind", "boxes", "--json")
+    frames_count = pred.read("frames").height
+    assert (report["created"], report["project_tasks"]) == (frames_count, frames_count)
+    conn = connect(service.url, service.api_key)
+    project, tasks = only_task(conn, title)
+    (storage,) = conn.client.import_storage.local.list(project=project.id)
+    assert Path(storage.path) == (tmp_path / "frames" / "clip-01").resolve()
+    headers = {"Authorization": f"Token {service.api_key}"}
+    for task in tasks[:2]:
+        image = httpx.get(service.url + task.data["image"], headers=headers)
+        assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+    regions = sum(len(prediction_result(t)) for t in tasks)
+    assert regions == pred.read("boxes").height
 
 
 def test_review_loop_expressions_and_interactions(

@@ -12,16 +12,17 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from omnipt_data.console import make_console
 
 review_app = typer.Typer(
     name="review",
     help="Review a model's predictions in Label Studio and bring the reviewed labels back as a store.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
+out = make_console()
+err = make_console(stderr=True)
 
 Project = Annotated[str, typer.Option("--project", help="Label Studio project title (3+ characters).")]
 Url = Annotated[

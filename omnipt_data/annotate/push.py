@@ -188,18 +188,18 @@ def push(
 
 
 def _media_folders(builder: TaskBuilder, kind: str, media_dir: Path | None) -> list[Path]:
-    """The folders Label Studio must serve to the project's users: the video folder (video kinds) or the
-    image roots of the store's datasets (boxes)."""
+    """The folders Label Studio must serve to the project's users: the video folder (video kinds), else
+    each dataset's image root, or for a dataset without one (frames pre-labelled from a folder, with
+    absolute image paths) the folders that hold its images."""
     if kind in VIDEO_KINDS:
         assert media_dir is not None
         return [media_dir]
-    folders = []
-    for dataset in sorted(builder.frames["dataset"].unique().to_list()):
+    folders: set[Path] = set()
+    for (dataset,), frames in builder.frames.group_by(["dataset"]):
         image_root = builder.image_roots.get(dataset)
-        if not image_root:
-            raise OmniptError(
-                f"{builder.store.path}: dataset {dataset!r} has no image root in its manifest; its "
-                "images must lie in a folder below the document root"
-            )
-        folders.append(Path(image_root).resolve())
-    return folders
+        if image_root:
+            folders.add(Path(image_root).resolve())
+        else:
+            folders.update(builder.image_path(frame).resolve().parent for frame in frames.to_dicts())
+    # A folder inside another one is already served with it.
+    return sorted(f for f in folders if not any(parent in folders for parent in f.parents))

@@ -163,7 +163,7 @@ class TaskBuilder:
                 "label config (or relabel the boxes)"
             )
 
-    def _image_path(self, frame: dict[str, Any]) -> Path:
+    def image_path(self, frame: dict[str, Any]) -> Path:
         root = self.image_roots.get(frame["dataset"])
         relative = frame["image_path"]
         if relative is None:
@@ -292,7 +292,7 @@ class TaskBuilder:
         attributes = self._attributes()
         by_frame = {key[0]: group for key, group in self.boxes.sort("box_uid").group_by(["frame_uid"])}
         for frame in self.frames.to_dicts():
-            image = self._image_path(frame)
+            image = self.image_path(frame)
             width, height = frame["width"], frame["height"]
             if not width or not height:
                 raise OmniptError(f"{self.store.path}: frame {frame['frame_uid']} has no image size")
@@ -347,7 +347,7 @@ class TaskBuilder:
     ) -> tuple[dict[str, Any], VideoJob, float]:
         if self.media_dir is None:
             raise OmniptError("video review kinds need a media folder (--media-dir) below the document root")
-        images = [self._image_path(f) for f in frames]
+        images = [self.image_path(f) for f in frames]
         width, height = frames[0]["width"], frames[0]["height"]
         if not width or not height:
             raise OmniptError(f"{self.store.path}: sequence {sequence_uid} has no image size")

@@ -1,5 +1,8 @@
 """Build checks: answers that do not parse, boxes in the wrong coordinate convention, token lengths
-against the model's context, task balance, and files changed since the build.
+against the model's context, task balance, and files changed since the build; and content: the share
+of empty answers per task and dataset against the template's ``negative_share``, temporal samples drawn
+from image collections, duplicated samples, answers that repeat the prompt's boxes, and the answers of
+yes/no and choice tasks.
 
 The audit reads the ``native`` export (the only one that keeps ``image_sizes`` and the box format) one
 line at a time. Token counts are recomputed per record the way :mod:`omnipt_data.build.builder` counts
@@ -10,9 +13,10 @@ with the build's tokenizer when it is available here and the builder's estimate 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +25,18 @@ from typing import Any
 import orjson
 import polars as pl
 
-from omnipt_data.answers import PROCESSOR_PRESETS, model_image_size, parse_answer
+from omnipt_data.answers import (
+    PROCESSOR_PRESETS,
+    ParsedAnswer,
+    model_image_size,
+    parse_answer,
+    parse_count,
+    parse_scalar,
+    parse_yes_no,
+)
 from omnipt_data.audit.base import BUILD, Check
 from omnipt_data.build.builder import MANIFEST, TokenCounter
+from omnipt_data.build.source import BuildSource
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
 from omnipt_data.store import file_sha256
@@ -31,6 +44,11 @@ from omnipt_data.store import file_sha256
 EDGE_TOLERANCE = 0.5  # pixels: rendered boxes are integers inside the image
 TOKEN_BINS = (0, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 STAT_KEYS = ("min", "mean", "p50", "p95", "max", "over_context")
+# Empty-answer shares above the template's negative_share by more than this (plus sampling noise) are
+# reported; so are yes/no and choice answers whose commonest value exceeds its target by as much.
+SHARE_TOLERANCE = 0.05
+ANSWER_TOLERANCE = 0.15
+MIN_SAMPLES_FOR_SHARES = 10
 
 
 def is_build(path: Path) -> bool:
@@ -104,6 +122,23 @@ class Scan:
     over_context: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     token_counting: str = ""
+    content: dict[tuple[str, str], Content] = field(default_factory=lambda: defaultdict(Content))
+    # multi-image records: (where, image numbers, sequences the record's meta names); each path once
+    clips: list[tuple[dict[str, Any], tuple[int, ...], list[str]]] = field(default_factory=list)
+    image_numbers: dict[str, int] = field(default_factory=dict)
+    first_of: dict[bytes, str] = field(default_factory=dict)  # sample digest -> first record id
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Content:
+    """What one task's samples of one dataset answer."""
+
+    samples: int = 0
+    empty: int = 0
+    answers: Counter[str] = field(default_factory=Counter)  # scalar answers (yes/no, choices, counts)
+    yes_no: int = 0
 
 
 def _records(ctx: BuildContext) -> Iterator[tuple[str, int, dict[str, Any]]]:
@@ -163,6 +198,29 @@ def _outside(box: tuple[float, float, float, float], size: tuple[int, int]) -> b
     return min(x1, y1) < -EDGE_TOLERANCE or x2 > size[0] + EDGE_TOLERANCE or y2 > size[1] + EDGE_TOLERANCE
 
 
+def is_empty_answer(text: str, parsed: ParsedAnswer) -> bool:
+    """The answer says there is nothing: a well-formed answer without a box or semantics, or a count 0."""
+    if parse_count(text) == 0:
+        return True
+    answer = parsed.answer
+    has_semantics = answer.captions or answer.interactions or answer.summary or answer.scalar
+    return parsed.format_status == "exact" and not parsed.box_count and not has_semantics
+
+
+def _repeats_prompt(turn: Turn, parsed: ParsedAnswer, box_format: str) -> bool:
+    """The answer's boxes (with their ids) are exactly one frame of the boxes the prompt gives."""
+    if not parsed.box_count or not turn.sizes:
+        return False
+    said = sorted((b.track_id, b.corners) for b in parsed.answer.boxes())
+    given = parse_answer(turn.instruction, box_format, turn.sizes[0]).answer
+    return any(sorted((b.track_id, b.corners) for b in boxes) == said for _, boxes in given.frame_items())
+
+
+def _sample_digest(record: dict[str, Any]) -> bytes:
+    """What a model is shown and taught: images and messages (ids, keys and meta left out)."""
+    return hashlib.sha256(orjson.dumps([record.get("images"), record.get("messages")])).digest()[:16]
+
+
 def scan(ctx: BuildContext) -> Scan:
     return ctx.cached("scan", lambda: _scan(ctx))
 
@@ -213,11 +271,42 @@ def _scan(ctx: BuildContext) -> Scan:
                     result.missing_images.append(
                         {**where, "image": image, "detail": f"image not found: {image}"}
                     )
+            content = result.content[(str(where["task"]), str(record.get("dataset")))]
+            content.samples += 1
+            all_empty = True
+            digest = _sample_digest(record)
+            if digest in result.first_of:
+                first = result.first_of[digest]
+                result.duplicates.append(
+                    {**where, "same_as": first, "detail": f"the same images and messages as record {first}"}
+                )
+            else:
+                result.first_of[digest] = str(record.get("id"))
+            images = record.get("images") or []
+            if len(images) > 1:
+                meta = record.get("meta") or {}
+                claimed = meta.get("sequences") or ([meta["sequence"]] if meta.get("sequence") else [])
+                numbers = tuple(result.image_numbers.setdefault(i, len(result.image_numbers)) for i in images)
+                result.clips.append((where, numbers, claimed))
             for turn in _turns(record):
                 tokens += count_tokens(turn.instruction) + count_tokens(turn.answer)
                 size = turn.sizes[0] if turn.sizes else None
                 original = turn.originals[0] if turn.originals else None
                 parsed = parse_answer(turn.answer, box_format, size)
+                all_empty = all_empty and is_empty_answer(turn.answer, parsed)
+                scalar = parse_scalar(turn.answer)
+                if scalar is not None:
+                    content.answers[scalar.lower()] += 1
+                    content.yes_no += parse_yes_no(turn.answer) is not None
+                if _repeats_prompt(turn, parsed, box_format):
+                    result.repeats.append(
+                        {
+                            **where,
+                            "turn": turn.index,
+                            "detail": f"turn {turn.index}: the answer's {parsed.box_count} box(es) are those "
+                            "the prompt gives for one of its frames",
+                        }
+                    )
                 if parsed.format_status == "exact" and parsed.box_count:
                     result.box_tasks.add(where["task"])
                 if parsed.format_status != "exact":
@@ -257,6 +346,7 @@ def _scan(ctx: BuildContext) -> Scan:
                                     f"{_convention_hint(box.corners, original)}",
                                 }
                             )
+            content.empty += all_empty
             result.tokens[where["task"]].append(tokens)
             if tokens > ctx.context:
                 result.over_context.append(
@@ -429,6 +519,211 @@ def task_balance(ctx: BuildContext) -> pl.DataFrame:
     return _frame(rows, ["task", "samples", "share", "datasets"])
 
 
+def _params(ctx: BuildContext, task: str) -> dict[str, Any]:
+    """The template parameters the build used for ``task`` (empty for builds that did not record them)."""
+    return ctx.manifest.get("templates", {}).get(task, {}).get("params") or {}
+
+
+def _negative_target(ctx: BuildContext, task: str) -> float:
+    return float(_params(ctx, task).get("negative_share") or 0.0)
+
+
+def _kind_of_answers(ctx: BuildContext, task: str, content: Content) -> str | None:
+    """``yes_no`` or ``choice`` when the pair's answers are one of a few values, else None."""
+    if content.samples and content.yes_no == content.samples:
+        return "yes_no"
+    if "candidates" in _params(ctx, task) and content.answers:
+        return "choice"
+    return None
+
+
+def content_by_dataset(ctx: BuildContext) -> pl.DataFrame:
+    rows = []
+    for (task, dataset), content in sorted(scan(ctx).content.items()):
+        share = content.empty / content.samples if content.samples else 0.0
+        target = _negative_target(ctx, task)
+        common, common_n = (content.answers.most_common(1) or [("", 0)])[0]
+        kind = _kind_of_answers(ctx, task, content)
+        answers = f", commonest answer {common!r} {common_n}/{content.samples}" if kind else ""
+        rows.append(
+            {
+                "task": task,
+                "dataset": dataset,
+                "pair": f"{task} / {dataset}",
+                "samples": content.samples,
+                "empty": content.empty,
+                "empty_share": round(share, 4),
+                "negative_share": target,
+                "commonest_answer": common if kind else None,
+                "commonest_share": round(common_n / content.samples, 4) if kind else None,
+                "detail": f"{task} / {dataset}: {content.empty} of {content.samples} answer(s) empty "
+                f"({100 * share:.1f}%, template's negative share {100 * target:.0f}%){answers}",
+            }
+        )
+    return _frame(
+        rows,
+        [
+            "task",
+            "dataset",
+            "pair",
+            "samples",
+            "empty",
+            "empty_share",
+            "negative_share",
+            "commonest_answer",
+            "commonest_share",
+        ],
+    )
+
+
+def empty_answers_only(ctx: BuildContext) -> pl.DataFrame:
+    rows = [
+        {
+            "task": task,
+            "dataset": dataset,
+            "samples": content.samples,
+            "detail": f"{task} / {dataset}: all {content.samples} answer(s) are empty: the dataset teaches "
+            "the task to answer nothing",
+        }
+        for (task, dataset), content in sorted(scan(ctx).content.items())
+        if content.samples and content.empty == content.samples
+    ]
+    return _frame(rows, ["task", "dataset", "samples"])
+
+
+def empty_share_above_target(ctx: BuildContext) -> pl.DataFrame:
+    rows = []
+    for (task, dataset), content in sorted(scan(ctx).content.items()):
+        n = content.samples
+        if n < MIN_SAMPLES_FOR_SHARES or content.empty == n:
+            continue  # too few to judge, or reported as empty_answers_only
+        share, target = content.empty / n, _negative_target(ctx, task)
+        noise = 2 * math.sqrt(max(target, 0.01) * (1 - target) / n)
+        if share > target + SHARE_TOLERANCE + noise:
+            rows.append(
+                {
+                    "task": task,
+                    "dataset": dataset,
+                    "empty_share": round(share, 4),
+                    "negative_share": target,
+                    "detail": f"{task} / {dataset}: {100 * share:.1f}% of {n} answers are empty, "
+                    f"the template asks for {100 * target:.0f}%",
+                }
+            )
+    return _frame(rows, ["task", "dataset", "empty_share", "negative_share"])
+
+
+@dataclass
+class FrameIndex:
+    """The build's stores as the clip check needs them."""
+
+    sequence_of: dict[str, str] = field(default_factory=dict)  # absolute image path -> sequence uid
+    video: dict[str, bool | None] = field(default_factory=dict)  # sequence uid -> the store's video flag
+    missing: list[str] = field(default_factory=list)  # stores that are not here
+
+
+def _frame_index(ctx: BuildContext, images: set[str]) -> FrameIndex:
+    wanted = pl.DataFrame({"abs_path": sorted(images)}, schema={"abs_path": pl.String})
+    index = FrameIndex()
+    for entry in ctx.manifest.get("stores", []):
+        path = Path(entry.get("path", ""))
+        if not (path / MANIFEST).is_file():
+            index.missing.append(str(path))
+            continue
+        source = BuildSource(path)
+        index.video.update({s.uid: s.video for s in source.sequences()})
+        found = (
+            source.store.scan("frames")
+            .select("sequence_uid", source.absolute_path().alias("abs_path"))
+            .join(wanted.lazy(), on="abs_path", how="semi")
+            .collect()
+        )
+        index.sequence_of.update({image: uid for uid, image in found.iter_rows()})
+    return index
+
+
+def temporal_from_non_video(ctx: BuildContext) -> pl.DataFrame:
+    found = scan(ctx)
+    index = ctx.cached("frame_index", lambda: _frame_index(ctx, set(found.image_numbers)))
+    sequence_of = {n: index.sequence_of[i] for i, n in found.image_numbers.items() if i in index.sequence_of}
+    rows = [
+        {"file": store, "detail": f"store {store} is not here: clips were not checked against it"}
+        for store in index.missing
+    ]
+    for where, images, claimed in found.clips:
+        per_sequence = Counter(sequence_of[i] for i in images if i in sequence_of)
+        if not per_sequence:  # images not in the stores (a materialised build): the sequences it names
+            per_sequence = Counter({uid: len(images) for uid in claimed})
+        for uid, n in sorted(per_sequence.items()):
+            if n > 1 and index.video.get(uid) is False:
+                rows.append(
+                    {
+                        **where,
+                        "sequence": uid,
+                        "detail": f"{n} images of {uid}, which its store says is an image collection, "
+                        "shown as frames of one clip",
+                    }
+                )
+    return _frame(rows, [*LINK, "sequence"])
+
+
+def duplicate_samples(ctx: BuildContext) -> pl.DataFrame:
+    return _frame(scan(ctx).duplicates, [*LINK, "same_as"])
+
+
+def answer_repeats_prompt(ctx: BuildContext) -> pl.DataFrame:
+    return _frame(scan(ctx).repeats, [*LINK, "turn"])
+
+
+def answer_distribution(ctx: BuildContext) -> pl.DataFrame:
+    rows = []
+    for (task, dataset), content in sorted(scan(ctx).content.items()):
+        if _kind_of_answers(ctx, task, content) is None:
+            continue
+        for value, n in sorted(content.answers.items()):
+            rows.append(
+                {
+                    "task": task,
+                    "dataset": dataset,
+                    "pair": f"{task} / {dataset}: {value}",
+                    "answer": value,
+                    "samples": n,
+                    "share": round(n / content.samples, 4),
+                    "detail": f"{task} / {dataset}: {n} of {content.samples} answer {value!r}",
+                }
+            )
+    return _frame(rows, ["task", "dataset", "pair", "answer", "samples", "share"])
+
+
+def answer_imbalance(ctx: BuildContext) -> pl.DataFrame:
+    rows = []
+    for (task, dataset), content in sorted(scan(ctx).content.items()):
+        kind = _kind_of_answers(ctx, task, content)
+        n = content.samples
+        if kind is None or n < MIN_SAMPLES_FOR_SHARES:
+            continue
+        params = _params(ctx, task)
+        if kind == "yes_no":
+            share, target = content.answers["yes"] / n, float(params.get("yes_share", 0.5))
+            off = abs(share - target) > ANSWER_TOLERANCE
+            what = f"{100 * share:.0f}% answer yes, the template asks for {100 * target:.0f}%"
+        else:
+            common, count = content.answers.most_common(1)[0]
+            share, target = count / n, 1 / int(params["candidates"])
+            off = share > target + ANSWER_TOLERANCE
+            what = f"{100 * share:.0f}% answer {common!r}, {100 * target:.0f}% expected of each choice"
+        if off:
+            rows.append(
+                {
+                    "task": task,
+                    "dataset": dataset,
+                    "share": round(share, 4),
+                    "detail": f"{task} / {dataset}: {what} ({n} samples): a constant answer scores well",
+                }
+            )
+    return _frame(rows, ["task", "dataset", "share"])
+
+
 CHECKS = [
     Check(
         "answer_unparsable",
@@ -482,6 +777,67 @@ CHECKS = [
         "Files that changed (or vanished) since the build wrote its manifest.",
         build_file_modified,
     ),
+    Check(
+        "empty_answers_only",
+        "error",
+        BUILD,
+        "Task/dataset pairs whose every answer is empty (no box, count 0): the dataset teaches the task to "
+        "answer nothing (a category filter or a referent lookup that finds nothing).",
+        empty_answers_only,
+    ),
+    Check(
+        "temporal_from_non_video",
+        "error",
+        BUILD,
+        "Samples that show several images of one sequence as a clip where the store says the sequence is "
+        "an image collection, not a video.",
+        temporal_from_non_video,
+    ),
+    Check(
+        "empty_share_above_target",
+        "warning",
+        BUILD,
+        "Task/dataset pairs with more empty answers than the template's negative_share allows.",
+        empty_share_above_target,
+    ),
+    Check(
+        "duplicate_samples",
+        "warning",
+        BUILD,
+        "Records that show the same images with the same messages as an earlier record.",
+        duplicate_samples,
+    ),
+    Check(
+        "answer_repeats_prompt",
+        "warning",
+        BUILD,
+        "Answers whose boxes are exactly those the prompt gives for one of its frames (a position "
+        "prediction that copies frame 1 teaches nothing about motion).",
+        answer_repeats_prompt,
+    ),
+    Check(
+        "answer_imbalance",
+        "warning",
+        BUILD,
+        "Yes/no and choice tasks whose answers stray from the template's balance (yes_share, one choice "
+        "in candidates): a constant answer would score well.",
+        answer_imbalance,
+    ),
     Check("token_lengths", "info", BUILD, "Records per token length, per task.", token_lengths),
     Check("task_balance", "info", BUILD, "Samples per task.", task_balance),
+    Check(
+        "content_by_dataset",
+        "info",
+        BUILD,
+        "Per task and dataset: samples, empty answers against the template's negative share, and the "
+        "commonest answer of yes/no and choice tasks.",
+        content_by_dataset,
+    ),
+    Check(
+        "answer_distribution",
+        "info",
+        BUILD,
+        "Answers of yes/no and choice tasks, per task and dataset.",
+        answer_distribution,
+    ),
 ]

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from omnipt_data.console import make_console
 from omnipt_data.errors import OmniptError
 
 FAIL_ON = ("never", "error", "warning")
@@ -64,7 +64,7 @@ def audit_command(
         checks=check or None,
         show_progress=not quiet,
     )
-    console = Console()
+    console = make_console()
     table = Table(title=f"audit of {audit.kind} {target}")
     for column in ("check", "severity", "findings"):
         table.add_column(column, justify="right" if column == "findings" else "left")

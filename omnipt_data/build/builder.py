@@ -39,7 +39,7 @@ from omnipt_data.build.exporters import (
     llamafactory_dataset_info,
 )
 from omnipt_data.build.samplers import SAMPLERS
-from omnipt_data.build.source import BuildSource
+from omnipt_data.build.source import BuildSource, draws_for
 from omnipt_data.build.templates import RL_STAGES, Template, format_hints, load_templates
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
@@ -111,7 +111,9 @@ class TokenCounter:
 class _Stats:
     samples: int = 0
     by_dataset: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    empty_by_dataset: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     tokens: list[int] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self, context: int) -> dict[str, Any]:
         ordered = sorted(self.tokens)
@@ -122,6 +124,10 @@ class _Stats:
         return {
             "samples": self.samples,
             "by_dataset": dict(sorted(self.by_dataset.items())),
+            "empty_share": {
+                d: round(self.empty_by_dataset[d] / n, 4) for d, n in sorted(self.by_dataset.items())
+            },
+            "skipped": self.skipped,
             "tokens": {
                 "min": ordered[0] if ordered else 0,
                 "mean": round(sum(ordered) / len(ordered), 1) if ordered else 0,
@@ -282,7 +288,7 @@ class Renderer:
             "original_sizes": originals,
             "messages": messages,
             "solution": solution,
-            "meta": draft.meta,
+            "meta": {**draft.meta, "negative": draft.empty},
         }
         return record, tokens
 
@@ -314,6 +320,7 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     params = template_params(template, options.params)
                     task_stats = stats[template.task]
                     for source in sources:
+                        task_stats.skipped += source.excluded(draws_for(template.sampler, params))
                         if options.engine == "ray":
                             rendered = render_source_on_ray(template, source, params, options, staging=tmp)
                         else:
@@ -328,6 +335,7 @@ def build(options: BuildOptions) -> dict[str, Any]:
                                 break
                             task_stats.samples += 1
                             task_stats.by_dataset[dataset] += 1
+                            task_stats.empty_by_dataset[dataset] += bool(record["meta"]["negative"])
                             task_stats.tokens.append(tokens)
                             for export in options.exports:
                                 shards.write(export, template.task, CONVERTERS[export](record))
@@ -370,6 +378,7 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     "sampler": t.sampler,
                     "reward": t.reward,
                     "phrasings": len(t.instructions),
+                    "params": template_params(t, options.params),
                 }
                 for t in templates
             },

@@ -38,6 +38,24 @@ Definitions (coco-caption's, unless noted):
 - **Interactions**: micro precision, recall and F1 over ``(video, src, dst, label)`` triples (the same as
   BenSMOT's micro-averaged multi-label scores over aligned pairs). Track ids must already be in the
   ground truth's id space.
+
+The ``bensmot`` protocol (:func:`bensmot_caption_metrics`) computes what SMOTer's released script
+(``eval_vu.py``) prints for BenSMOT summaries and captions, with its inputs as it passes them:
+
+- **BLEU**: NLTK's ``corpus_bleu(gts, preds)`` on the raw strings, so over *characters* (spaces and
+  punctuation included, case kept): clipped character n-gram counts summed over items, each item's
+  n-gram total counted as at least 1, ``BLEU = BP exp(sum_n log(p_n) / 4)`` for n = 1..4 with
+  ``BP = exp(1 - r/c)`` when ``c <= r`` (``r``: the closest reference length, the shorter on ties; 0
+  when ``c = 0``); 0 when no character matches; an order with no match counts as
+  ``sys.float_info.min`` (NLTK's method0), which leaves the score near 0.
+- **METEOR**: NLTK's ``meteor_score`` against the *first* reference, on the texts with ``,`` and ``.``
+  removed and split on single spaces, lower-cased: hypothesis words matched from the last to the first,
+  each to the last free identical reference word, then the same on Porter stems; ``P``, ``R``,
+  ``Fmean = P R / (0.9 P + 0.1 R)``, chunks counted over the matches in hypothesis order, score
+  ``Fmean (1 - 0.5 (chunks / matches)^3)``; the mean over items. NLTK's third stage, WordNet synonyms,
+  needs the WordNet data and is not applied (scores are lower where captions use synonyms).
+- **ROUGE-L**: coco-caption's scorer on the raw strings split on single spaces (as defined above).
+- **CIDEr**: coco-caption's CIDEr-D on the raw strings split on white space (case and punctuation kept).
 """
 
 from __future__ import annotations
@@ -46,6 +64,7 @@ import itertools
 import json
 import math
 import re
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -54,10 +73,13 @@ from typing import Any, Literal
 
 from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.evaluate.report import COMBINED, EvalResult
+from omnipt_data.interactions import synset_of
 
 Tokenizer = Literal["coco", "whitespace"]
 Triple = tuple[Hashable, Hashable, str]
 CAPTION_KEY_METRICS = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr")
+BENSMOT_KEY_METRICS = ("BLEU", "METEOR", "ROUGE-L", "CIDEr")
+CAPTION_PROTOCOLS = ("coco-caption", "bensmot")
 INTERACTION_KEY_METRICS = ("precision", "recall", "f1", "tp", "fp", "fn")
 
 _CLITIC = re.compile(r"(?i)(?<=[^\W_])('(?:s|re|ve|ll|d|m)|n't)\b")
@@ -336,6 +358,96 @@ def caption_metrics(
     return out
 
 
+# --- SMOTer's released scorer (protocol "bensmot") -------------------------------------------------
+
+
+def char_bleu(references: Sequence[Sequence[str]], candidates: Sequence[str], max_n: int = 4) -> float:
+    """NLTK ``corpus_bleu`` of raw strings, which it reads as sequences of characters (module docstring)."""
+    matches = [0] * max_n
+    totals = [0] * max_n
+    cand_len = ref_len = 0
+    for refs, cand in zip(references, candidates, strict=True):
+        cand_len += len(cand)
+        ref_len += min((abs(len(ref) - len(cand)), len(ref)) for ref in refs)[1]
+        for n in range(1, max_n + 1):
+            counts = Counter(cand[i : i + n] for i in range(len(cand) - n + 1))
+            most: dict[str, int] = {}
+            for ref in refs:
+                for gram, count in Counter(ref[i : i + n] for i in range(len(ref) - n + 1)).items():
+                    most[gram] = max(most.get(gram, 0), count)
+            matches[n - 1] += sum(min(count, most.get(gram, 0)) for gram, count in counts.items())
+            totals[n - 1] += max(1, sum(counts.values()))
+    if matches[0] == 0:
+        return 0.0
+    precisions = [m / t if m else sys.float_info.min for m, t in zip(matches, totals, strict=True)]
+    penalty = 1.0 if cand_len > ref_len else 0.0 if cand_len == 0 else math.exp(1 - ref_len / cand_len)
+    return penalty * math.exp(math.fsum(math.log(p) / max_n for p in precisions))
+
+
+def _smoter_words(text: str) -> list[str]:
+    return text.replace(",", "").replace(".", "").split(" ")
+
+
+def _match_last_first(hyp: list[tuple[int, str]], ref: list[tuple[int, str]]) -> list[tuple[int, int]]:
+    """NLTK METEOR's matching stage: hypothesis words from the last, each to the last equal free reference
+    word; matched words leave both lists."""
+    found = []
+    for i in range(len(hyp) - 1, -1, -1):
+        for j in range(len(ref) - 1, -1, -1):
+            if hyp[i][1] == ref[j][1]:
+                found.append((hyp[i][0], ref[j][0]))
+                hyp.pop(i)
+                ref.pop(j)
+                break
+    return found
+
+
+def nltk_meteor(reference: Sequence[str], hypothesis: Sequence[str]) -> float:
+    """NLTK's ``single_meteor_score`` with its exact and Porter-stem stages (no WordNet synonyms)."""
+    from nltk.stem.porter import PorterStemmer
+
+    stem = PorterStemmer().stem
+    hyp = list(enumerate(word.lower() for word in hypothesis))
+    ref = list(enumerate(word.lower() for word in reference))
+    length_hyp, length_ref = len(hyp), len(ref)
+    found = _match_last_first(hyp, ref)
+    found += _match_last_first([(i, stem(w)) for i, w in hyp], [(j, stem(w)) for j, w in ref])
+    found.sort(key=lambda pair: pair[0])
+    if not found or not length_hyp or not length_ref:
+        return 0.0
+    precision, recall = len(found) / length_hyp, len(found) / length_ref
+    fmean = precision * recall / (0.9 * precision + 0.1 * recall)
+    chunks = 1 + sum(
+        1 for (h0, r0), (h1, r1) in itertools.pairwise(found) if not (h1 == h0 + 1 and r1 == r0 + 1)
+    )
+    return (1 - 0.5 * (chunks / len(found)) ** 3) * fmean
+
+
+def bensmot_caption_metrics(
+    references: Mapping[str, str | Sequence[str]], candidates: Mapping[str, str]
+) -> dict[str, float | int]:
+    """BLEU (characters), METEOR, ROUGE-L and CIDEr as SMOTer's released script computes them (module
+    docstring); keys pair the texts as in :func:`caption_metrics`."""
+    keys = list(references)
+    if not keys:
+        raise OmniptError("no reference captions to evaluate")
+    refs = [[references[k]] if isinstance(references[k], str) else list(references[k]) for k in keys]
+    if any(not group for group in refs):
+        raise OmniptError("an item has no reference text")
+    cands = [candidates.get(k, "") for k in keys]
+    out: dict[str, float | int] = {"BLEU": char_bleu(refs, cands)}
+    out["METEOR"] = sum(
+        nltk_meteor(_smoter_words(r[0]), _smoter_words(c)) for r, c in zip(refs, cands, strict=True)
+    ) / len(keys)
+    out["ROUGE-L"] = sum(
+        rouge_l_tokens(c.split(" "), [ref.split(" ") for ref in r]) for r, c in zip(refs, cands, strict=True)
+    ) / len(keys)
+    out["CIDEr"] = cider_d_tokens([[ref.split() for ref in r] for r in refs], [c.split() for c in cands])[0]
+    out["items"] = len(keys)
+    out["missing"] = sum(1 for k in keys if k not in candidates)
+    return out
+
+
 # --- interactions ----------------------------------------------------------------------------------
 
 
@@ -400,7 +512,8 @@ def _parse_pair(key: str) -> tuple[Hashable, Hashable] | None:
 def relations_to_triples(
     relations: Mapping[str, Sequence[str]], *, source: Path | str = "<relations>"
 ) -> set[Triple]:
-    """BenSMOT ``{"<src>-<dst>": ["hold.v.01", ...]}`` to ``{(src, dst, label)}`` (numeric ids as ints)."""
+    """BenSMOT ``{"<src>-<dst>": ["hold.v.01", ...]}`` to ``{(src, dst, label)}`` (numeric ids as ints;
+    labels said in words, ``holds``, read as their synset)."""
     out: set[Triple] = set()
     for key, labels in relations.items():
         pair = _parse_pair(str(key))
@@ -408,7 +521,7 @@ def relations_to_triples(
             raise InputError(source, None, f"relation key {key!r}", '"<src>-<dst>" such as "1-2"')
         if isinstance(labels, str):
             labels = [labels]
-        out.update((pair[0], pair[1], str(label)) for label in labels)
+        out.update((pair[0], pair[1], synset_of(str(label))) for label in labels)  # words a model says
     return out
 
 
@@ -474,16 +587,31 @@ def read_relations(path: Path | str) -> dict[str, set[Triple]]:
     return out
 
 
-def evaluate_captions(gt: Path | str, pred: Path | str, *, tokenizer: Tokenizer = "coco") -> EvalResult:
-    """Caption metrics of a predicted captions JSON against a reference JSON (see :func:`read_captions`)."""
+def evaluate_captions(
+    gt: Path | str, pred: Path | str, *, tokenizer: Tokenizer = "coco", protocol: str = "coco-caption"
+) -> EvalResult:
+    """Caption metrics of a predicted captions JSON against a reference JSON (see :func:`read_captions`):
+    coco-caption's (``protocol="coco-caption"``) or SMOTer's released scorer (``"bensmot"``)."""
+    if protocol not in CAPTION_PROTOCOLS:
+        raise OmniptError(f"unknown protocol {protocol!r} (expected one of {', '.join(CAPTION_PROTOCOLS)})")
     references = read_captions(gt)
     predicted = read_captions(pred)
     candidates = {key: texts[0] for key, texts in predicted.items() if texts}
-    row = caption_metrics(references, candidates, tokenizer=tokenizer)
-    notes = ["METEOR uses exact matches only (no stemming or WordNet synonyms)"]
+    if protocol == "bensmot":
+        row = bensmot_caption_metrics(references, candidates)
+        notes = [
+            "BLEU over characters (NLTK corpus_bleu on raw strings); METEOR without WordNet synonyms",
+        ]
+        keys = BENSMOT_KEY_METRICS
+    else:
+        row = caption_metrics(references, candidates, tokenizer=tokenizer)
+        notes = ["METEOR uses exact matches only (no stemming or WordNet synonyms)"]
+        keys = CAPTION_KEY_METRICS
     if row["missing"]:
         notes.append(f"{row['missing']} items have no prediction and score as empty captions")
-    return EvalResult(task="captions", rows={COMBINED: row}, key_metrics=CAPTION_KEY_METRICS, notes=notes)
+    protocols = dict.fromkeys((*keys, "items", "missing"), protocol)
+    rows = {COMBINED: row}
+    return EvalResult(task="captions", rows=rows, key_metrics=keys, notes=notes, protocol=protocols)
 
 
 def evaluate_interactions(gt: Path | str, pred: Path | str, *, directed: bool = True) -> EvalResult:
@@ -497,4 +625,5 @@ def evaluate_interactions(gt: Path | str, pred: Path | str, *, directed: bool = 
                 interaction_prf(predicted.get(video, set()), truth[video], directed=directed)
             )
     rows[COMBINED] = asdict(interaction_prf(predicted, truth, directed=directed))
-    return EvalResult(task="interactions", rows=rows, key_metrics=INTERACTION_KEY_METRICS)
+    protocol = dict.fromkeys(INTERACTION_KEY_METRICS, "micro")
+    return EvalResult(task="interactions", rows=rows, key_metrics=INTERACTION_KEY_METRICS, protocol=protocol)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
+from omnipt_data.console import make_console
 from omnipt_data.errors import OmniptError
 
 if TYPE_CHECKING:
@@ -30,20 +30,35 @@ def run_task(
     frame_offset: int = 0,
     pred_frame_offset: int = 0,
     pred_box_format: str = "xyxy",
+    protocol: str | None = None,
 ) -> EvalResult:
-    """Dispatch one evaluation task (see :data:`TASKS`); TrackEval is imported only here."""
-    from omnipt_data.evaluate.captions import evaluate_captions, evaluate_interactions
+    """Dispatch one evaluation task (see :data:`TASKS`); ``protocol`` picks among the task's protocols
+    (default: the first). TrackEval is imported only when a task uses it."""
+    from omnipt_data.evaluate.captions import CAPTION_PROTOCOLS, evaluate_captions, evaluate_interactions
     from omnipt_data.evaluate.crmot import evaluate_crmot
-    from omnipt_data.evaluate.mot import BENCHMARKS, evaluate_mot, evaluate_rmot
+    from omnipt_data.evaluate.mot import BENCHMARKS, MOT_PROTOCOLS, evaluate_mot, evaluate_rmot
 
+    protocols = {
+        "mot": MOT_PROTOCOLS,
+        "rmot": ("trackeval",),
+        "crmot": ("devkit",),
+        "captions": CAPTION_PROTOCOLS,
+        "interactions": ("micro",),
+    }
+    if task not in protocols:
+        raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+    choices = protocols[task]
+    protocol = protocol or choices[0]
+    if protocol not in choices:
+        raise OmniptError(f"task {task} has no protocol {protocol!r} (expected one of {', '.join(choices)})")
     if task == "mot" and (Path(gt) / "manifest.json").is_file():
         from omnipt_data.evaluate.store_gt import evaluate_store
 
-        return evaluate_store(gt, pred)
+        return evaluate_store(gt, pred, protocol=protocol)
     if task == "mot":
         if benchmark is not None and benchmark not in BENCHMARKS:
             raise OmniptError(f"unknown benchmark {benchmark!r} (expected one of {', '.join(BENCHMARKS)})")
-        return evaluate_mot(gt, pred, benchmark=benchmark, frame_offset=frame_offset)
+        return evaluate_mot(gt, pred, benchmark=benchmark, frame_offset=frame_offset, protocol=protocol)
     if task == "rmot":
         return evaluate_rmot(gt, pred, frame_offset=frame_offset, pred_frame_offset=pred_frame_offset)
     if task == "crmot":
@@ -51,10 +66,8 @@ def run_task(
             raise OmniptError(f"unknown box format {pred_box_format!r} (expected xyxy or xywh)")
         return evaluate_crmot(gt, pred, pred_box_format=pred_box_format)  # type: ignore[arg-type]
     if task == "captions":
-        return evaluate_captions(gt, pred)
-    if task == "interactions":
-        return evaluate_interactions(gt, pred)
-    raise OmniptError(f"unknown task {task!r} (expected one of {', '.join(TASKS)})")
+        return evaluate_captions(gt, pred, protocol=protocol)
+    return evaluate_interactions(gt, pred)
 
 
 def eval_command(
@@ -102,14 +115,22 @@ def eval_command(
             "--pred-box-format", help="crmot result boxes: xyxy (as CRTrack releases them) or xywh."
         ),
     ] = "xyxy",
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="How figures are computed: mot: trackeval (default) or devkit (the MOTChallenge MATLAB "
+            "devkit's CLEAR MOT and IDF1); captions: coco-caption (default) or bensmot (SMOTer's released "
+            "scorer, character-level BLEU included). rmot is scored as TransRMOT/TempRMOT do, crmot as the "
+            "CRTrack authors do.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate results against ground truth: HOTA/CLEAR/IDF1 (TrackEval), CVRIDF1/CVRMA, caption metrics."""
     from omnipt_data.evaluate.report import plot_alpha_curves, print_table, write_csv, write_json
 
-    console = Console()
-    if not console.is_terminal:  # piped or captured: do not fold the table to 80 columns
-        console = Console(width=max(console.width, 160))
-    errors = Console(stderr=True)
+    console = make_console()
+    errors = make_console(stderr=True)
     try:
         result = run_task(
             task,
@@ -119,6 +140,7 @@ def eval_command(
             frame_offset=frame_offset,
             pred_frame_offset=pred_frame_offset,
             pred_box_format=pred_box_format,
+            protocol=protocol,
         )
         print_table(result, console)
         if json_out is not None:

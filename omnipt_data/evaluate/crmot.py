@@ -7,22 +7,31 @@ Layout (the released ``CRMOT_evaluation`` data): ground truth ``<gt>/<Scene>_<se
 which is the default ``pred_box_format``; ``"xywh"`` reads MOTChallenge-style results. A view missing from
 a result folder counts as an empty result.
 
-Protocol, per sentence (one ``<Scene>_<sentence>`` folder; views in ``View<k>`` order):
+Protocol, per sentence (one ``<Scene>_<sentence>`` folder; views in ``View<k>`` order), as the authors'
+``cv_test/prepare_cross_view_eval.py`` builds two MOTChallenge files and their MATLAB devkit
+(``matlab_devkit/evaluateTracking.m``) scores them:
 
 - **CVRIDF1**: the views are concatenated in time into one sequence. View ``m`` is shifted by the sum,
   over the views before it, of ``1 +`` that view's last frame (over its ground truth and its results);
-  IDF1 (IoU >= 0.5, one global identity matching) is computed on that sequence.
-- **CVRMA**: the views are interleaved: frame ``f`` of view ``m`` (0-based view index, ``V`` views)
-  becomes frame ``f * V + m``; CVRMA is MOTA (IoU >= 0.5) on that sequence.
-- As in the MOTChallenge devkit the authors run, result rows after the last ground-truth frame of the
-  built sequence are dropped (so, for CVRIDF1, results in views after the last view that has ground
-  truth are not counted), frames below 1 are dropped, and no class or flag filtering is applied to the
-  ground truth; boxes are written with two decimals before scoring.
-- A sentence's CVRMA is clipped at 0 (negative MOTA counts as 0).
+  CVRIDF1 is the devkit's IDF1 (IoU >= 0.5, one global identity matching) on that sequence.
+- **CVRMA**: the views are interleaved: frame ``f`` of view ``m`` (0-based view index, ``V`` views, every
+  ground-truth view file counted) becomes frame ``f * V + m``; CVRMA is the devkit's MOTA (IoU >= 0.5) on
+  that sequence, clipped at 0 (a negative MOTA counts as 0; no ground truth at all gives 0). Under the
+  devkit's ID-switch rule an identity change counts only when the object is annotated in the previous
+  frame, which in the interleaved sequence is usually another view (see :mod:`.devkit`).
+- The authors' preparation quirks are kept: a view file holding exactly one row is read by
+  ``np.loadtxt`` as one dimension and skipped (no rows, and no part in the frame shift); boxes are
+  written with ``%.2f`` (result corners become ``x, y, x2 - x, y2 - y`` first) and read back; the devkit
+  drops frames below 1 and result rows after the last ground-truth frame of the built sequence (so, for
+  CVRIDF1, results in views after the last view that has ground truth are not counted); the ground truth
+  is written with flag -1, so no row is ignored and no class filtering applies. (Run with benchmark
+  MOT16, the devkit also passes the results through ``preprocessResult.m``, whose ``dlmwrite`` keeps
+  five significant digits; that changes no figure of Gate2 or Circle and is not reproduced.)
 
 A scene's score is the mean over its sentences (the scene is the folder name up to the first ``_``), and
-``COMBINED`` is the mean over all sentences (the authors' "All scenes" row), for both metrics. CLEAR and
-Identity are computed by TrackEval (their CLEAR and Identity equal the devkit's MOTA and IDF1).
+``COMBINED`` is the mean over all sentences (the authors' "All scenes" row), for both metrics. The other
+counts of a sentence row (``IDSW``, ``CLR_FP``, ...) are the devkit's, from the interleaved sequence
+(CLEAR) and the concatenated one (``IDTP``, ``IDFP``, ``IDFN``).
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from typing import Literal
 import numpy as np
 
 from omnipt_data.errors import InputError, OmniptError
-from omnipt_data.evaluate.mot import evaluate_sequences
+from omnipt_data.evaluate.devkit import PROTOCOL, clear_mot, id_measures
 from omnipt_data.evaluate.motchallenge import read_gt, read_pred
 from omnipt_data.evaluate.report import COMBINED, EvalResult
 
@@ -121,19 +130,31 @@ def _interleaved(views: list[ViewArrays]) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(gts), np.concatenate(preds)
 
 
-def _devkit_sequence(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def written_2f(values: np.ndarray) -> np.ndarray:
+    """The numbers ``'%.2f' % v`` writes, read back: correctly rounded decimals, which ``np.round`` (a
+    scaled product) misses when the product lands on a tie."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.round(values, 2)
+    scaled = values * 100.0
+    near_tie = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
+    for index in zip(*np.nonzero(near_tie), strict=True):
+        out[index] = float(f"{values[index]:.2f}")
+    return out
+
+
+def _one_row_dropped(rows: np.ndarray) -> np.ndarray:
+    """The authors' reader skips a file of exactly one row (``np.loadtxt`` gives it one dimension)."""
+    return rows[:0] if len(rows) == 1 else rows
+
+
+def _devkit_sequence(gt: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two-decimal boxes, frames >= 1, results clipped to the last ground-truth frame."""
     gt = gt[gt[:, 0] >= 1].copy()
     pred = pred[pred[:, 0] >= 1].copy()
-    gt[:, 2:6] = np.round(gt[:, 2:6], 2)
-    pred[:, 2:6] = np.round(pred[:, 2:6], 2)
+    gt[:, 2:6] = written_2f(gt[:, 2:6])
+    pred[:, 2:6] = written_2f(pred[:, 2:6])
     last = int(gt[:, 0].max()) if len(gt) else 0
-    pred = pred[pred[:, 0] <= last]
-    gt_rows = np.ones((len(gt), 9))
-    gt_rows[:, :6] = gt[:, :6]
-    pred_rows = np.ones((len(pred), 7))
-    pred_rows[:, :6] = pred[:, :6]
-    return gt_rows, pred_rows, last
+    return gt, pred[pred[:, 0] <= last]
 
 
 def evaluate_crmot_arrays(
@@ -143,32 +164,24 @@ def evaluate_crmot_arrays(
     1-based frames); views are taken in the mapping's order. Rows: each sentence, each scene, ``COMBINED``."""
     if not sentences:
         raise OmniptError("no sentences to evaluate")
-    concat: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
-    inter: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
+    rows: dict[str, dict[str, float | int]] = {}
+    skipped = 0
     for name, views in sentences.items():
         if not views:
             raise OmniptError(f"sentence {name!r} has no views")
-        arrays = [
-            (np.asarray(g, float)[:, :6].reshape(-1, 6), np.asarray(p, float)[:, :6].reshape(-1, 6))
-            for g, p in views.values()
-        ]
-        concat[name] = _devkit_sequence(*_concatenated(arrays))
-        inter[name] = _devkit_sequence(*_interleaved(arrays))
-    by_time = evaluate_sequences(
-        concat, benchmark="MOT15", threshold=threshold, task="crmot", families=("Identity",)
-    )
-    by_frame = evaluate_sequences(
-        inter, benchmark="MOT15", threshold=threshold, task="crmot", families=("CLEAR",)
-    )
-
-    rows: dict[str, dict[str, float | int]] = {}
-    for name in sentences:
-        idf = by_time.rows[name]
-        clear = by_frame.rows[name]
+        arrays = []
+        for g, p in views.values():
+            g = np.asarray(g, float)[:, :6].reshape(-1, 6)
+            p = np.asarray(p, float)[:, :6].reshape(-1, 6)
+            skipped += (len(g) == 1) + (len(p) == 1)
+            arrays.append((_one_row_dropped(g), _one_row_dropped(p)))
+        idf = id_measures(*_devkit_sequence(*_concatenated(arrays)), threshold=threshold)
+        clear = clear_mot(*_devkit_sequence(*_interleaved(arrays)), threshold=threshold)
+        mota = clear["MOTA"] if clear["CLR_TP"] + clear["CLR_FN"] else 0.0
         rows[name] = {
             "CVRIDF1": idf["IDF1"],
-            "CVRMA": max(float(clear["MOTA"]), 0.0),
-            "CVRMA_unclipped": clear["MOTA"],
+            "CVRMA": max(float(mota), 0.0),
+            "CVRMA_unclipped": mota,
             "CVRIDP": idf["IDP"],
             "CVRIDR": idf["IDR"],
             "IDTP": idf["IDTP"],
@@ -178,7 +191,9 @@ def evaluate_crmot_arrays(
             "CLR_FP": clear["CLR_FP"],
             "CLR_FN": clear["CLR_FN"],
             "IDSW": clear["IDSW"],
-            "Views": len(sentences[name]),
+            "MOTP": clear["MOTP"],
+            "Frag": clear["Frag"],
+            "Views": len(views),
         }
     scenes: dict[str, list[str]] = {}
     for name in sentences:
@@ -199,7 +214,11 @@ def evaluate_crmot_arrays(
     notes = [
         "CVRIDF1/CVRMA per sentence; scenes and COMBINED are means over sentences (CRTrack protocol)",
     ]
-    return EvalResult(task="crmot", rows=rows, key_metrics=CRMOT_KEY_METRICS, notes=notes)
+    if skipped:
+        notes.append(f"{skipped} one-row view files skipped, as the authors' preparation does")
+    protocol = dict.fromkeys(("CVRIDF1", "CVRMA", "CVRMA_unclipped", "CVRIDP", "CVRIDR"), PROTOCOL)
+    protocol.update(CLEAR=PROTOCOL, Identity=PROTOCOL)
+    return EvalResult(task="crmot", rows=rows, key_metrics=CRMOT_KEY_METRICS, notes=notes, protocol=protocol)
 
 
 def evaluate_crmot(

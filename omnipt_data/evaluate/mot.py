@@ -1,10 +1,13 @@
 """MOT evaluation with TrackEval: HOTA, CLEAR (MOTA, MOTP, IDSW, MT/PT/ML, Frag) and Identity (IDF1).
 
-The numbers are TrackEval's own: the sequences are turned into the raw-data dicts TrackEval's
-``MotChallenge2DBox`` builds from files, preprocessed by that class's own
-``get_preprocessed_seq_data`` (MOTChallenge protocol below), and scored by ``trackeval.metrics.HOTA``,
-``CLEAR``, ``Identity`` and ``Count``; sequences are combined with the metrics' ``combine_sequences``
-(detections pooled over sequences, not an average of per-sequence scores).
+The numbers are TrackEval's own, to the last bit (tested against TrackEval reading the same files): the
+per-frame data TrackEval's ``MotChallenge2DBox.get_preprocessed_seq_data`` hands its metrics (MOTChallenge
+protocol below, IoU with TrackEval's arithmetic) is built here on whole arrays rather than frame by
+frame; ``trackeval.metrics.CLEAR``, ``Identity`` and ``Count`` score it, and HOTA is TrackEval's
+``eval_sequence`` with its loop over the alphas done on arrays; sequences are combined with the metrics'
+``combine_sequences`` (detections pooled over sequences, not an average of per-sequence scores). TrackEval
+is imported when scoring starts. ``protocol="devkit"`` scores CLEAR MOT and IDF1 with the MOTChallenge
+MATLAB devkit's rules instead (:mod:`omnipt_data.evaluate.devkit`).
 
 MOTChallenge preprocessing (TrackEval, benchmarks MOT16/MOT17/MOT20):
 
@@ -33,12 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from trackeval.datasets import MotChallenge2DBox
-from trackeval.metrics import CLEAR, HOTA, Count, Identity
-from trackeval.utils import TrackEvalException
 
 from omnipt_data.errors import InputError, OmniptError
 from omnipt_data.evaluate.motchallenge import (
+    DISTRACTORS,
+    FramePairs,
     MotFile,
     check_frames,
     read_gt,
@@ -64,73 +66,117 @@ MOT_CLASS_IDS = {
     "crowd": 13,
 }
 MOT_KEY_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "MOTP", "IDF1", "IDSW", "CLR_FP", "CLR_FN", "MT", "ML")
-ALPHAS: tuple[float, ...] = tuple(float(a) for a in HOTA().array_labels)
+# TrackEval's HOTA localisation thresholds (``HOTA().array_labels``), without importing TrackEval.
+ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.arange(0.05, 0.99, 0.05))
+MOT_PROTOCOLS = ("trackeval", "devkit")
 
 SequenceArrays = tuple[np.ndarray, np.ndarray, int]
 
 
-class _InMemoryMotChallenge(MotChallenge2DBox):
-    """TrackEval's MOTChallenge dataset class without its file discovery: the preprocessing and the IoU
-    are the class's own methods, the raw data comes from arrays."""
+_EPS = float(np.finfo("float").eps)
 
-    def __init__(self, benchmark: str) -> None:
-        # The parent constructor locates seqmaps and files on disk; only the attributes its preprocessing
-        # reads are set here.
-        self.benchmark = benchmark
-        self.do_preproc = True
-        self.class_name_to_class_id = dict(MOT_CLASS_IDS)
-        self.valid_class_numbers = list(MOT_CLASS_IDS.values())
-        self.class_list = ["pedestrian"]
-        self.should_classes_combine = False
-        self.use_super_categories = False
 
-    def raw_data(self, name: str, gt: np.ndarray, pred: np.ndarray, length: int) -> dict[str, Any]:
-        """The dict ``MotChallenge2DBox.get_raw_seq_data`` returns for files holding these rows."""
-        raw: dict[str, Any] = {
-            key: [None] * length
-            for key in (
-                "gt_ids",
-                "gt_classes",
-                "gt_dets",
-                "gt_crowd_ignore_regions",
-                "gt_extras",
-                "tracker_ids",
-                "tracker_classes",
-                "tracker_dets",
-                "tracker_confidences",
-                "similarity_scores",
+def _box_iou_pairs(gt_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
+    """IoU of ``xywh`` boxes row by row, operation for operation as TrackEval's ``_calculate_box_ious``
+    (so the values are the same to the last bit)."""
+    g = gt_boxes.copy()
+    p = pred_boxes.copy()
+    g[:, 2] = g[:, 0] + g[:, 2]
+    g[:, 3] = g[:, 1] + g[:, 3]
+    p[:, 2] = p[:, 0] + p[:, 2]
+    p[:, 3] = p[:, 1] + p[:, 3]
+    width = np.maximum(np.minimum(g[:, 2], p[:, 2]) - np.maximum(g[:, 0], p[:, 0]), 0)
+    height = np.maximum(np.minimum(g[:, 3], p[:, 3]) - np.maximum(g[:, 1], p[:, 1]), 0)
+    intersection = width * height
+    area1 = (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1])
+    area2 = (p[:, 2] - p[:, 0]) * (p[:, 3] - p[:, 1])
+    union = area1 + area2 - intersection
+    intersection[(area1 <= 0 + _EPS) | (area2 <= 0 + _EPS) | (union <= 0 + _EPS)] = 0
+    union[union <= 0 + _EPS] = 1
+    return intersection / union
+
+
+def _duplicate(frames: np.ndarray, ids: np.ndarray) -> tuple[int, int] | None:
+    """The first (frame, id) that appears twice, if any."""
+    keys = frames.astype(np.int64) * (1 << 32) + ids.astype(np.int64)
+    unique, counts = np.unique(keys, return_counts=True)
+    if len(counts) and counts.max() > 1:
+        key = int(unique[np.argmax(counts > 1)])
+        return key >> 32, key & 0xFFFFFFFF
+    return None
+
+
+def _preprocessed(name: str, gt: np.ndarray, pred: np.ndarray, length: int, benchmark: str) -> dict[str, Any]:
+    """The dict TrackEval's ``MotChallenge2DBox.get_preprocessed_seq_data`` gives its metrics for files
+    holding these rows (MOTChallenge protocol in the module docstring), built on whole arrays rather
+    than frame by frame: same ids, same similarity blocks, same order."""
+    from scipy.optimize import linear_sum_assignment
+
+    for label, rows in (("Ground-truth has", gt), ("Tracker predicts", pred)):
+        duplicate = _duplicate(rows[:, 0], rows[:, 1])
+        if duplicate is not None:
+            raise OmniptError(
+                f"sequence {name}: {label} the same ID more than once in a single timestep "
+                f"(frame {duplicate[0]}, id {duplicate[1]})"
             )
-        }
-        gt_split = _split_by_frame(gt, length)
-        pred_split = _split_by_frame(pred, length)
-        for t in range(length):
-            g = gt_split[t]
-            p = pred_split[t]
-            raw["gt_ids"][t] = g[:, 1].astype(int)
-            raw["gt_classes"][t] = g[:, 7].astype(int)
-            raw["gt_dets"][t] = np.array(g[:, 2:6], dtype=float)
-            raw["gt_crowd_ignore_regions"][t] = np.empty((0, 4))
-            raw["gt_extras"][t] = {"zero_marked": g[:, 6].astype(int)}
-            raw["tracker_ids"][t] = p[:, 1].astype(int)
-            raw["tracker_classes"][t] = np.ones(len(p), dtype=int)
-            raw["tracker_dets"][t] = np.array(p[:, 2:6], dtype=float)
-            raw["tracker_confidences"][t] = np.array(p[:, 6], dtype=float)
-            raw["similarity_scores"][t] = self._calculate_similarities(
-                raw["gt_dets"][t], raw["tracker_dets"][t]
-            )
-        raw["num_timesteps"] = length
-        raw["seq"] = name
-        return raw
+    gt = gt[np.argsort(gt[:, 0], kind="stable")]
+    pred = pred[np.argsort(pred[:, 0], kind="stable")]
+    gt_frames = gt[:, 0].astype(np.int64)
+    pred_frames = pred[:, 0].astype(np.int64)
+    pairs = FramePairs.of(gt_frames, pred_frames, length)
+    gt_index, pred_index = pairs.gt_index, pairs.pred_index
+    gt_bounds, pred_bounds, pair_bounds = pairs.gt_bounds, pairs.pred_bounds, pairs.pair_bounds
+    similarity = _box_iou_pairs(gt[gt_index, 2:6], pred[pred_index, 2:6])
 
+    keep_pred = np.ones(len(pred), dtype=bool)
+    distractors = DISTRACTORS.get(benchmark)
+    gt_classes = gt[:, 7].astype(np.int64)
+    if distractors is not None:
+        # Only frames holding a distractor can lose a prediction; each is matched as TrackEval does.
+        frames_with = np.unique(gt_frames[np.isin(gt_classes, distractors)])
+        for frame in frames_with.tolist():
+            g0, g1 = gt_bounds[frame - 1], gt_bounds[frame]
+            p0, p1 = pred_bounds[frame - 1], pred_bounds[frame]
+            if p1 == p0:
+                continue
+            block = similarity[pair_bounds[frame - 1] : pair_bounds[frame]].reshape(g1 - g0, p1 - p0)
+            scores = block.copy()
+            scores[scores < 0.5 - _EPS] = 0
+            rows, cols = linear_sum_assignment(-scores)
+            matched = scores[rows, cols] > 0 + _EPS
+            rows, cols = rows[matched], cols[matched]
+            keep_pred[p0 + cols[np.isin(gt_classes[g0 + rows], distractors)]] = False
+        keep_gt = (gt[:, 6].astype(np.int64) != 0) & (gt_classes == MOT_CLASS_IDS["pedestrian"])
+    else:
+        keep_gt = gt[:, 6].astype(np.int64) != 0
 
-def _split_by_frame(rows: np.ndarray, length: int) -> list[np.ndarray]:
-    """Rows grouped by 1-based frame into a list of ``length`` arrays (frame t+1 at index t)."""
-    frames = rows[:, 0].astype(np.int64)
-    order = np.argsort(frames, kind="stable")
-    rows = rows[order]
-    frames = frames[order]
-    bounds = np.searchsorted(frames, np.arange(1, length + 2), side="left")
-    return [rows[bounds[t] : bounds[t + 1]] for t in range(length)]
+    keep_pair = keep_gt[gt_index] & keep_pred[pred_index]
+    similarity = similarity[keep_pair]
+    gt = gt[keep_gt]
+    pred = pred[keep_pred]
+    gt_frames, pred_frames = gt_frames[keep_gt], pred_frames[keep_pred]
+    _, gt_ids = np.unique(gt[:, 1].astype(np.int64), return_inverse=True)
+    _, pred_ids = np.unique(pred[:, 1].astype(np.int64), return_inverse=True)
+    gt_bounds = np.searchsorted(gt_frames, np.arange(1, length + 2), side="left").tolist()
+    pred_bounds = np.searchsorted(pred_frames, np.arange(1, length + 2), side="left").tolist()
+    pair_bounds = np.concatenate([[0], np.cumsum(np.diff(gt_bounds) * np.diff(pred_bounds))]).tolist()
+    data: dict[str, Any] = {"gt_ids": [], "tracker_ids": [], "similarity_scores": []}
+    for t in range(length):
+        g0, g1, p0, p1 = gt_bounds[t], gt_bounds[t + 1], pred_bounds[t], pred_bounds[t + 1]
+        data["gt_ids"].append(gt_ids[g0:g1])
+        data["tracker_ids"].append(pred_ids[p0:p1])
+        data["similarity_scores"].append(
+            similarity[pair_bounds[t] : pair_bounds[t + 1]].reshape(g1 - g0, p1 - p0)
+        )
+    data.update(
+        num_tracker_dets=len(pred),
+        num_gt_dets=len(gt),
+        num_tracker_ids=int(pred_ids.max()) + 1 if len(pred) else 0,
+        num_gt_ids=int(gt_ids.max()) + 1 if len(gt) else 0,
+        num_timesteps=length,
+        seq=name,
+    )
+    return data
 
 
 def _normalise_gt(gt: np.ndarray, name: str) -> np.ndarray:
@@ -204,7 +250,93 @@ def _row(
 METRIC_FAMILIES = ("HOTA", "CLEAR", "Identity", "Count")
 
 
+def _hota_sequence(metric: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """``trackeval.metrics.HOTA.eval_sequence`` with its loop over the 19 alphas done on arrays.
+
+    The per-frame steps (similarity-weighted potential matches, the alignment-weighted assignment) are
+    TrackEval's own operations; per alpha, matches are counted from the assignment and the localisation
+    sums are accumulated in TrackEval's order (sequential within a frame, then frame after frame, which
+    ``cumsum`` reproduces), so every figure is the same to the last bit.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    alphas = metric.array_labels
+    res: dict[str, Any] = {}
+    for field in metric.float_array_fields + metric.integer_array_fields:
+        res[field] = np.zeros(len(alphas), dtype=float)
+    for field in metric.float_fields:
+        res[field] = 0
+    if data["num_tracker_dets"] == 0 or data["num_gt_dets"] == 0:
+        missing = "HOTA_FN" if data["num_tracker_dets"] == 0 else "HOTA_FP"
+        count = data["num_gt_dets"] if missing == "HOTA_FN" else data["num_tracker_dets"]
+        res[missing] = count * np.ones(len(alphas), dtype=float)
+        res["LocA"] = np.ones(len(alphas), dtype=float)
+        res["LocA(0)"] = 1.0
+        return res
+
+    potential = np.zeros((data["num_gt_ids"], data["num_tracker_ids"]))
+    gt_id_count = np.zeros((data["num_gt_ids"], 1))
+    tracker_id_count = np.zeros((1, data["num_tracker_ids"]))
+    for gt_ids_t, tracker_ids_t, similarity in zip(
+        data["gt_ids"], data["tracker_ids"], data["similarity_scores"], strict=True
+    ):
+        denominator = similarity.sum(0)[np.newaxis, :] + similarity.sum(1)[:, np.newaxis] - similarity
+        sim_iou = np.zeros_like(similarity)
+        mask = denominator > 0 + _EPS
+        sim_iou[mask] = similarity[mask] / denominator[mask]
+        potential[gt_ids_t[:, np.newaxis], tracker_ids_t[np.newaxis, :]] += sim_iou
+        gt_id_count[gt_ids_t] += 1
+        tracker_id_count[0, tracker_ids_t] += 1
+    alignment = potential / (gt_id_count + tracker_id_count - potential)
+
+    matched_gt, matched_tracker, matched_sim, frame_sizes = [], [], [], []
+    for gt_ids_t, tracker_ids_t, similarity in zip(
+        data["gt_ids"], data["tracker_ids"], data["similarity_scores"], strict=True
+    ):
+        if len(gt_ids_t) == 0 or len(tracker_ids_t) == 0:
+            continue
+        score = alignment[gt_ids_t[:, np.newaxis], tracker_ids_t[np.newaxis, :]] * similarity
+        rows, cols = linear_sum_assignment(-score)
+        matched_gt.append(gt_ids_t[rows])
+        matched_tracker.append(tracker_ids_t[cols])
+        matched_sim.append(similarity[rows, cols])
+        frame_sizes.append(len(rows))
+    if not frame_sizes:  # no frame holds both: nothing matches at any alpha
+        matched_gt, matched_tracker = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        matched_sim, frame_sizes = [np.zeros(0)], [0]
+    gt_ids = np.concatenate(matched_gt)
+    tracker_ids = np.concatenate(matched_tracker)
+    sims = np.concatenate(matched_sim)
+    # The matches of frame i fill row i of a zero-padded table, in assignment order.
+    sizes = np.asarray(frame_sizes)
+    table = np.zeros((len(sizes), max(int(sizes.max()), 1)))
+    table_rows = np.repeat(np.arange(len(sizes)), sizes)
+    table_cols = np.arange(len(sims)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    cells = data["num_gt_ids"] * data["num_tracker_ids"]
+    for a, alpha in enumerate(alphas):
+        kept = sims >= alpha - _EPS
+        count = int(kept.sum())
+        res["HOTA_TP"][a] = count
+        res["HOTA_FN"][a] = data["num_gt_dets"] - count
+        res["HOTA_FP"][a] = data["num_tracker_dets"] - count
+        table[:] = 0.0
+        table[table_rows[kept], table_cols[kept]] = sims[kept]
+        res["LocA"][a] = np.cumsum(np.cumsum(table, axis=1)[:, -1])[-1]
+        keys = gt_ids[kept] * data["num_tracker_ids"] + tracker_ids[kept]
+        matches = np.bincount(keys, minlength=cells).reshape(potential.shape).astype(float)
+        ass_a = matches / np.maximum(1, gt_id_count + tracker_id_count - matches)
+        res["AssA"][a] = np.sum(matches * ass_a) / np.maximum(1, res["HOTA_TP"][a])
+        ass_re = matches / np.maximum(1, gt_id_count)
+        res["AssRe"][a] = np.sum(matches * ass_re) / np.maximum(1, res["HOTA_TP"][a])
+        ass_pr = matches / np.maximum(1, tracker_id_count)
+        res["AssPr"][a] = np.sum(matches * ass_pr) / np.maximum(1, res["HOTA_TP"][a])
+    res["LocA"] = np.maximum(1e-10, res["LocA"]) / np.maximum(1e-10, res["HOTA_TP"])
+    return metric._compute_final_fields(res)
+
+
 def _metrics(threshold: float, families: Sequence[str]) -> dict[str, Any]:
+    from trackeval.metrics import CLEAR, HOTA, Count, Identity
+
     config = {"THRESHOLD": threshold, "PRINT_CONFIG": False}
     makers = {
         "HOTA": HOTA,
@@ -240,7 +372,6 @@ def evaluate_sequences(
         raise OmniptError("no sequences to evaluate")
     if COMBINED in sequences:
         raise OmniptError(f"a sequence may not be called {COMBINED}")
-    dataset = _InMemoryMotChallenge(benchmark)
     metrics = _metrics(threshold, families)
     per_sequence: dict[str, dict[str, Any]] = {}
     for name, (gt_rows, pred_rows, length) in sequences.items():
@@ -255,12 +386,11 @@ def evaluate_sequences(
                     f"sequence {name}: gt class {invalid[0]:g} is not a MOTChallenge class (1..13): "
                     "use benchmark MOT15 to treat every row as a pedestrian"
                 )
-        raw = dataset.raw_data(name, gt, pred, length)
-        try:
-            data = dataset.get_preprocessed_seq_data(raw, "pedestrian")
-        except TrackEvalException as exc:
-            raise OmniptError(f"sequence {name}: {exc}") from None
-        per_sequence[name] = {key: metric.eval_sequence(data) for key, metric in metrics.items()}
+        data = _preprocessed(name, gt, pred, length, benchmark)
+        per_sequence[name] = {
+            key: _hota_sequence(metric, data) if key == "HOTA" else metric.eval_sequence(data)
+            for key, metric in metrics.items()
+        }
 
     rows: dict[str, dict[str, Any]] = {}
     curves: dict[str, dict[str, list[float]]] = {}
@@ -271,7 +401,8 @@ def evaluate_sequences(
         for key, metric in metrics.items()
     }
     rows[COMBINED], curves[COMBINED] = _row(combined, metrics)
-    return EvalResult(task=task, rows=rows, key_metrics=MOT_KEY_METRICS, curves=curves)
+    protocol = dict.fromkeys(families, "trackeval")
+    return EvalResult(task=task, rows=rows, key_metrics=MOT_KEY_METRICS, curves=curves, protocol=protocol)
 
 
 # --- files -----------------------------------------------------------------------------------------
@@ -400,17 +531,29 @@ def evaluate_mot(
     benchmark: str | None = None,
     frame_offset: int = 0,
     threshold: float = 0.5,
+    protocol: str = "trackeval",
 ) -> EvalResult:
     """Evaluate MOTChallenge files (layouts in :func:`discover`).
 
     ``benchmark`` picks the preprocessing (``MOT15``, ``MOT16``, ``MOT17``, ``MOT20``); by default MOT15
     when every ground truth uses the 10-column MOT15 layout, else MOT17. Without ``seqinfo.ini`` a
     sequence lasts up to its last annotated or predicted frame. ``frame_offset`` is added to every frame
-    of both files (1 for 0-based files).
+    of both files (1 for 0-based files). ``protocol``: ``trackeval`` (HOTA, CLEAR, Identity as TrackEval
+    computes them) or ``devkit`` (CLEAR MOT and ID measures as the MOTChallenge MATLAB devkit computes
+    them, see :mod:`omnipt_data.evaluate.devkit`; no HOTA).
     """
+    if protocol not in MOT_PROTOCOLS:
+        raise OmniptError(f"unknown protocol {protocol!r} (expected one of {', '.join(MOT_PROTOCOLS)})")
     files = discover(gt, pred)
     sequences, chosen = load_sequences(files, benchmark=benchmark, frame_offset=frame_offset)
-    result = evaluate_sequences(sequences, benchmark=chosen, threshold=threshold, task="mot")
+    if protocol == "devkit":
+        from omnipt_data.evaluate.devkit import evaluate_devkit
+
+        result = evaluate_devkit(
+            {name: (g, p) for name, (g, p, _) in sequences.items()}, benchmark=chosen, threshold=threshold
+        )
+    else:
+        result = evaluate_sequences(sequences, benchmark=chosen, threshold=threshold, task="mot")
     result.notes.append(f"benchmark {chosen} preprocessing")
     return result
 
@@ -464,9 +607,15 @@ def evaluate_rmot(
     gt_dir: Path | str, pred_dir: Path | str, *, frame_offset: int = 0, pred_frame_offset: int = 0
 ) -> EvalResult:
     """Referring MOT (Refer-KITTI protocol): every expression is a sequence ``<video>+<expression>``
-    (layouts in :func:`discover_rmot`) and ``COMBINED`` pools all expressions as TrackEval combines
-    sequences: HOTA over the pooled detections and associations, not a mean of per-expression HOTA.
-    Every ground-truth row is a target (MOT15 preprocessing: no distractor classes).
+    (layouts in :func:`discover_rmot`), scored and combined as TransRMOT's and TempRMOT's released
+    evaluation does (their TrackEval fork, ``run_mot_challenge.py --METRICS HOTA`` over a seqmap of
+    ``<video>+<expression>`` names, figures from ``COMBINED_SEQ``): per alpha, detections are pooled
+    over the expressions (``DetA = sum TP / (sum TP + sum FN + sum FP)``) while association is scored
+    within each expression and combined as the mean of the expressions' ``AssA`` weighted by their TP
+    (identities never match across expressions); ``HOTA = sqrt(DetA * AssA)`` per alpha, then the alpha
+    mean. Neither a mean of per-expression HOTA nor one sequence of all expressions. Every ground-truth
+    row is a target (MOT15 preprocessing; the released ground truth has flag 1 and class 1 throughout,
+    for which TrackEval's MOT17 preprocessing keeps the same rows).
 
     Frames: both files must use 1-based frames. Refer-KITTI numbers its images and label files from 0
     (``000000.png``); its reference evaluation writes the result of image ``i`` as frame ``i + 1``, but its
@@ -482,5 +631,8 @@ def evaluate_rmot(
         files, benchmark="MOT15", frame_offset=frame_offset, pred_frame_offset=pred_frame_offset
     )
     result = evaluate_sequences(sequences, benchmark="MOT15", task="rmot")
-    result.notes.append(f"{len(result.names)} expressions pooled as TrackEval sequences")
+    result.notes.append(
+        f"COMBINED of {len(result.names)} expressions as TransRMOT/TempRMOT report it: detections pooled, "
+        "AssA weighted by each expression's TP"
+    )
     return result

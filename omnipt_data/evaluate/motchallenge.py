@@ -21,6 +21,7 @@ numbers, a fractional or negative frame/id, a frame below 1, or the same id twic
 from __future__ import annotations
 
 import configparser
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ PRED_COLUMNS = ("frame", "id", "x", "y", "w", "h", "conf")
 GT_EXPECTED = "frame,id,x,y,w,h,conf,class,visibility (MOT16+) or frame,id,x,y,w,h,conf,-1,-1,-1 (MOT15)"
 PRED_EXPECTED = "frame,id,x,y,w,h,conf[,-1,-1,-1]"
 _SPLIT = re.compile(r"[,\s]+")
+# Per benchmark, the classes whose matched predictions the MOTChallenge protocol removes (person on
+# vehicle, static person, distractor, reflection; and non-MOT vehicle on MOT20), in TrackEval and the devkit.
+DISTRACTORS = {"MOT16": (2, 7, 8, 12), "MOT17": (2, 7, 8, 12), "MOT20": (2, 6, 7, 8, 12)}
 
 
 @dataclass(frozen=True)
@@ -73,14 +77,47 @@ def _read_text(path: Path) -> list[str]:
     return text.splitlines()
 
 
-def _parse(path: Path, *, gt: bool, frame_offset: int = 0) -> tuple[list[list[float]], list[int], int]:
-    """Parse numeric rows (``frame_offset`` added to each frame); returns the rows, their line numbers and
-    the column count used."""
+def _parse_fast(text: list[str], frame_offset: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """The common case parsed in C: comma-separated rows of one width (6 to 10), every field a number,
+    frames and ids whole, frames >= 1 after the offset, ids >= 0. ``None`` for anything else, which the
+    line-by-line parser then reads (and explains, when it is malformed)."""
+    numbered = [(number, line) for number, line in enumerate(text, start=1) if line.strip()]
+    if not numbered:
+        return None
+    try:
+        rows = np.loadtxt(
+            io.StringIO("\n".join(line for _, line in numbered)),
+            delimiter=",",
+            ndmin=2,
+            dtype=np.float64,
+            comments=None,
+        )
+    except ValueError:
+        return None
+    width = rows.shape[1]
+    if len(rows) != len(numbered) or not 6 <= width <= 10:
+        return None
+    head = rows[:, :6]
+    if not np.isfinite(head).all():
+        return None
+    rows[:, 0] += frame_offset
+    frames, ids = rows[:, 0], rows[:, 1]
+    whole = (frames == np.floor(frames)).all() and (ids == np.floor(ids)).all()
+    if not whole or frames.min() < 1 or ids.min() < 0:
+        return None
+    return rows, np.fromiter((number for number, _ in numbered), dtype=np.int64, count=len(numbered)), width
+
+
+def _parse_lines(
+    path: Path, text: list[str], *, gt: bool, frame_offset: int = 0
+) -> tuple[list[list[float]], list[int], int]:
+    """Parse numeric rows line by line (``frame_offset`` added to each frame); returns the rows, their
+    line numbers and the column count used."""
     expected = GT_EXPECTED if gt else PRED_EXPECTED
     rows: list[list[float]] = []
     lines: list[int] = []
     width = 0
-    for number, raw in enumerate(_read_text(path), start=1):
+    for number, raw in enumerate(text, start=1):
         text = raw.strip().strip(",").strip()
         if not text:
             continue
@@ -147,7 +184,16 @@ def read_gt(path: Path | str, *, frame_offset: int = 0) -> MotFile:
     ``frame_offset`` is added to every frame (1 turns a 0-based file into MOTChallenge's 1-based frames).
     """
     path = Path(path)
-    raw, lines, width = _parse(path, gt=True, frame_offset=frame_offset)
+    text = _read_text(path)
+    fast = _parse_fast(text, frame_offset)
+    if fast is not None:
+        parsed, line_array, width = fast
+        rows = np.ones((len(parsed), 9), dtype=np.float64)
+        kept = 7 if width == 10 else width  # MOT15: conf, then world x/y/z; class and visibility stay 1
+        rows[:, :kept] = parsed[:, :kept]
+        _check_unique(path, rows, line_array)
+        return MotFile(path, rows, line_array, width)
+    raw, lines, width = _parse_lines(path, text, gt=True, frame_offset=frame_offset)
     rows = np.ones((len(raw), 9), dtype=np.float64)
     for i, values in enumerate(raw):
         if len(values) == 10:
@@ -163,13 +209,51 @@ def read_pred(path: Path | str, *, frame_offset: int = 0) -> MotFile:
     """Read a MOTChallenge result file into ``frame,id,x,y,w,h,conf`` rows (``frame_offset`` as in
     :func:`read_gt`)."""
     path = Path(path)
-    raw, lines, width = _parse(path, gt=False, frame_offset=frame_offset)
+    text = _read_text(path)
+    fast = _parse_fast(text, frame_offset)
+    if fast is not None:
+        parsed, line_array, width = fast
+        rows = np.ones((len(parsed), 7), dtype=np.float64)
+        rows[:, : min(width, 7)] = parsed[:, :7]
+        _check_unique(path, rows, line_array)
+        return MotFile(path, rows, line_array, width)
+    raw, lines, width = _parse_lines(path, text, gt=False, frame_offset=frame_offset)
     rows = np.ones((len(raw), 7), dtype=np.float64)
     for i, values in enumerate(raw):
         rows[i, : min(len(values), 7)] = values[:7]
     line_array = np.asarray(lines, dtype=np.int64)
     _check_unique(path, rows, line_array)
     return MotFile(path, rows, line_array, width)
+
+
+@dataclass(frozen=True)
+class FramePairs:
+    """Every (ground-truth row, result row) pair sharing a frame, for rows sorted by 1-based frame.
+
+    Pairs run ground truth major within a frame, so frame ``t + 1``'s pairs, ``pair_bounds[t]`` to
+    ``pair_bounds[t + 1]``, form a (its ground-truth rows) x (its result rows) block; ``gt_bounds`` and
+    ``pred_bounds`` delimit each frame's rows the same way.
+    """
+
+    gt_index: np.ndarray
+    pred_index: np.ndarray
+    gt_bounds: np.ndarray
+    pred_bounds: np.ndarray
+    pair_bounds: np.ndarray
+
+    @classmethod
+    def of(cls, gt_frames: np.ndarray, pred_frames: np.ndarray, length: int) -> FramePairs:
+        gt_frames = np.asarray(gt_frames, dtype=np.int64)
+        pred_frames = np.asarray(pred_frames, dtype=np.int64)
+        gt_bounds = np.searchsorted(gt_frames, np.arange(1, length + 2), side="left")
+        pred_bounds = np.searchsorted(pred_frames, np.arange(1, length + 2), side="left")
+        gt_counts, pred_counts = np.diff(gt_bounds), np.diff(pred_bounds)
+        pair_bounds = np.concatenate([[0], np.cumsum(gt_counts * pred_counts)])
+        per_row = pred_counts[gt_frames - 1]
+        gt_index = np.repeat(np.arange(len(gt_frames)), per_row)
+        starts = np.repeat(np.cumsum(per_row) - per_row, per_row)
+        pred_index = np.repeat(pred_bounds[gt_frames - 1], per_row) + np.arange(len(gt_index)) - starts
+        return cls(gt_index, pred_index, gt_bounds, pred_bounds, pair_bounds)
 
 
 def read_seqinfo(path: Path | str) -> dict[str, str]:

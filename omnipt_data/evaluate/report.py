@@ -2,8 +2,10 @@
 
 JSON is keyed by row name (sequence, expression, sentence or scene) with ``COMBINED`` last; each row maps
 metric names to numbers (ratios as fractions in [0, 1], counts as integers) and, where the metric has
-per-alpha values (HOTA family), a nested ``per_alpha`` object with the alpha thresholds and the arrays.
-CSV holds the scalar metrics only, one row per name.
+per-alpha values (HOTA family), a nested ``per_alpha`` object with the alpha thresholds and the arrays, and
+a ``protocol`` object naming, for each figure, the protocol that produced it (:data:`PROTOCOLS`). CSV holds
+the scalar metrics only, one row per name, and a ``protocol`` column; the terminal table lists the
+protocols under the table.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ Number = float | int
 _HEADERS = {"CLR_FP": "FP", "CLR_FN": "FN", "CLR_TP": "TP"}
 # Shown as they are, not as percentages, in the terminal table.
 _NOT_PERCENT = frozenset({"CIDEr", "FP_per_frame", "MOTP_sum"})
+# The evaluation protocols a figure may come from, with how they are shown.
+PROTOCOLS = {
+    "trackeval": "TrackEval",
+    "devkit": "MOTChallenge MATLAB devkit",
+    "coco-caption": "coco-caption",
+    "bensmot": "SMOTer's released caption evaluation",
+    "micro": "micro-averaged over triples",
+}
 
 
 @dataclass
@@ -38,7 +48,9 @@ class EvalResult:
 
     ``rows`` maps a name to ``{metric: value}``; ``curves`` maps a name to per-alpha arrays
     (``{"alpha": [...], "HOTA": [...], "DetA": [...], ...}``) where the task has them; ``key_metrics``
-    are the columns of the terminal table; ``notes`` carry protocol remarks worth showing to the user.
+    are the columns of the terminal table; ``notes`` carry protocol remarks worth showing to the user;
+    ``protocol`` maps a metric (or its TrackEval family: ``HOTA``, ``CLEAR``, ``Identity``) to the key of
+    :data:`PROTOCOLS` that produced it.
     """
 
     task: str
@@ -46,6 +58,14 @@ class EvalResult:
     key_metrics: tuple[str, ...]
     curves: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    protocol: dict[str, str] = field(default_factory=dict)
+
+    def protocol_of(self, metric: str) -> str | None:
+        """The protocol behind ``metric``: its own entry, else its family's."""
+        if metric in self.protocol:
+            return self.protocol[metric]
+        family = METRIC_FAMILY.get(metric)
+        return self.protocol.get(family) if family else None
 
     @property
     def combined(self) -> dict[str, Number]:
@@ -60,12 +80,30 @@ class EvalResult:
         out: dict[str, dict[str, Any]] = {}
         for name in [*self.names, COMBINED]:
             row: dict[str, Any] = {key: _plain(value) for key, value in self.rows[name].items()}
+            protocols = {key: p for key in self.rows[name] if (p := self.protocol_of(key)) is not None}
+            if protocols:
+                row["protocol"] = protocols
             if name in self.curves:
                 row["per_alpha"] = {
                     key: [_plain(v) for v in values] for key, values in self.curves[name].items()
                 }
             out[name] = row
         return out
+
+
+# TrackEval's metric families, so that a result can name the protocol of a whole family at once.
+_HOTA_FIELDS = (
+    "HOTA DetA AssA DetRe DetPr AssRe AssPr LocA OWTA HOTA(0) LocA(0) HOTALocA(0) HOTA_TP HOTA_FN HOTA_FP"
+)
+_CLEAR_FIELDS = (
+    "MOTA MOTP MODA CLR_Re CLR_Pr MTR PTR MLR sMOTA CLR_F1 FP_per_frame MOTAL MOTP_sum CLR_TP CLR_FN CLR_FP "
+    "IDSW MT PT ML Frag CLR_Frames"
+)
+METRIC_FAMILY = {
+    **dict.fromkeys(_HOTA_FIELDS.split(), "HOTA"),
+    **dict.fromkeys(_CLEAR_FIELDS.split(), "CLEAR"),
+    **dict.fromkeys(("IDF1", "IDR", "IDP", "IDTP", "IDFN", "IDFP"), "Identity"),
+}
 
 
 def _plain(value: Any) -> Any:
@@ -111,8 +149,22 @@ def build_table(result: EvalResult, metrics: Sequence[str] | None = None) -> Tab
 def print_table(result: EvalResult, console: Console | None = None) -> None:
     console = console or Console()
     console.print(build_table(result))
+    line = protocol_line(result)
+    if line:
+        console.print(f"[dim]{line}[/dim]", highlight=False)
     for note in result.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def protocol_line(result: EvalResult) -> str:
+    """``protocol: MOTA, IDF1, ... = MOTChallenge MATLAB devkit`` for the table's columns."""
+    groups: dict[str, list[str]] = {}
+    for metric in result.key_metrics:
+        protocol = result.protocol_of(metric)
+        if protocol is not None:
+            groups.setdefault(protocol, []).append(_HEADERS.get(metric, metric))
+    parts = [f"{', '.join(metrics)} = {PROTOCOLS.get(p, p)}" for p, metrics in groups.items()]
+    return f"protocol: {'; '.join(parts)}" if parts else ""
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -142,13 +194,16 @@ def write_csv(result: EvalResult, path: Path | str) -> Path:
         columns.extend(key for key in row if key not in columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["name", *columns])
+    protocols = sorted({p for column in columns if (p := result.protocol_of(column)) is not None})
+    writer.writerow(["name", *columns, *(["protocol"] if protocols else [])])
     for name in [*result.names, COMBINED]:
         row = result.rows[name]
         cells = []
         for column in columns:
             value = _plain(row[column]) if column in row else None
             cells.append("" if value is None else repr(value) if isinstance(value, float) else str(value))
+        if protocols:
+            cells.append("+".join(protocols))
         writer.writerow([name, *cells])
     _write_atomic(path, buffer.getvalue().encode("utf-8"))
     return path

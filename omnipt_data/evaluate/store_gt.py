@@ -42,8 +42,9 @@ def store_gt_arrays(store: Path) -> dict[str, tuple[np.ndarray, int]]:
     return out
 
 
-def evaluate_store(store: Path, pred: Path) -> EvalResult:
-    """Score ``pred/<sequence>[_<view>].txt`` against the store's ground truth with TrackEval."""
+def evaluate_store(store: Path, pred: Path, *, protocol: str = "trackeval") -> EvalResult:
+    """Score ``pred/<sequence>[_<view>].txt`` against the store's ground truth with TrackEval, or with
+    the MOTChallenge devkit's rules (``protocol="devkit"``)."""
     if not Path(pred).is_dir():
         raise OmniptError(f"{pred}: expected a folder of <sequence>.txt results")
     sequences = {}
@@ -52,4 +53,8 @@ def evaluate_store(store: Path, pred: Path) -> EvalResult:
         if not path.is_file():
             raise OmniptError(f"{path}: no results for sequence {name}")
         sequences[name] = (gt, read_pred(path).rows, length)
+    if protocol == "devkit":
+        from omnipt_data.evaluate.devkit import evaluate_devkit
+
+        return evaluate_devkit({name: (g, p) for name, (g, p, _) in sequences.items()}, benchmark="MOT17")
     return evaluate_sequences(sequences)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from omnipt_data.console import make_console
 
 Model = Annotated[Path, typer.Option("--model", help="Local checkpoint folder (Qwen-VL family).")]
 Input = Annotated[Path, typer.Option("--input", help="A store, or a folder of frames (or of frame folders).")]
@@ -17,7 +18,7 @@ Length = Annotated[int, typer.Option(help="Frames per clip (consecutive clips sh
 MaxPixels = Annotated[int | None, typer.Option(help="Processor max_pixels used to write box coordinates.")]
 MaxNewTokens = Annotated[int, typer.Option(help="Generation budget per answer.")]
 
-out = Console()
+out = make_console()
 
 
 def _runner(model: Path, device: str | None, batch_size: int, max_images: int | None, max_new_tokens: int):

@@ -104,6 +104,7 @@ def from_folder(path: Path, *, dataset: str = "video", sequences: list[str] | No
                 "sequence": name,
                 "length": len(images),
                 "image_dir": str(folder.resolve()),
+                "video": True,  # a folder of frames is a clip
             }
         )
         inputs.append(SequenceInput(name, {"": images}))

@@ -28,6 +28,7 @@ from omnipt_data.build.draft import Image
 from omnipt_data.errors import OmniptError
 from omnipt_data.infer.inputs import LoadedInput, load_input
 from omnipt_data.infer.tracker import ClipTracker, PromptMaker, SequenceInput, SequenceResult, _template
+from omnipt_data.interactions import synset_of
 from omnipt_data.rewards import iou_matrix, match_boxes
 from omnipt_data.schema import SOURCE_PREDICTION_PREFIX, view_sequence_name
 from omnipt_data.store import write_json, write_store
@@ -248,7 +249,8 @@ def find_interactions(
     runner: Any, prompts: PromptMaker, loaded: LoadedInput, results: list[SequenceResult], length: int
 ) -> list[tuple[SequenceResult, int, int, str]]:
     """``sft/smot`` on consecutive clips; the model's ids are mapped onto the predicted tracks through
-    the clip's first frame (Hungarian on IoU >= 0.5): (result, track, other track, label)."""
+    the clip's first frame (Hungarian on IoU >= 0.5): (result, track, other track, label), the label
+    said in words read back as the store's synset."""
     template = _template("sft", "smot")
     frames = {seq.name: seq.views[""] for seq in _per_view(loaded.sequences)}
     jobs = []
@@ -271,7 +273,7 @@ def find_interactions(
         }
         for (a, b), labels in answer.interactions.items():
             if a in mapping and b in mapping:
-                found += [(result, mapping[a], mapping[b], label) for label in labels]
+                found += [(result, mapping[a], mapping[b], synset_of(label)) for label in labels]
     return found
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Protocol
 
 import polars as pl
@@ -17,6 +17,7 @@ import polars as pl
 from omnipt_data.errors import InputError, Problems
 
 Batch = dict[str, pl.DataFrame]
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Reader(Protocol):
     name: str
     version: str
     description: str
+    # Readers whose rows hold sequences declare ``videos``: True for videos (frames in time order), False
+    # for image collections; ``convert`` writes it into the sequences' ``video`` column.
 
     def sniff(self, path: Path) -> bool:
         """Whether ``path`` looks like this format (used by ``convert auto``)."""
@@ -61,9 +64,14 @@ class Reader(Protocol):
 
 
 def decode_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` of a text file, 1-based; bad UTF-8 is reported with file:line."""
+    """Yield ``(line_number, text)`` of a text file, 1-based; bad UTF-8 is reported with file:line.
+
+    A UTF-8 byte-order mark (Windows editors write one) is dropped; CRLF line ends are accepted.
+    """
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM) :]
             try:
                 text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
@@ -72,6 +80,16 @@ def decode_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
                 )
                 continue
             yield number, text
+
+
+def escapes(relative: str) -> bool:
+    """Whether a path written in an annotation file leaves the folder it is relative to."""
+    posix = PurePosixPath(relative.replace("\\", "/"))
+    return posix.is_absolute() or ".." in posix.parts or PureWindowsPath(relative).is_absolute()
+
+
+def escape_problem(relative: str) -> str:
+    return f"path {relative!r} leaves the dataset folder"
 
 
 def file_size(path: Path) -> int:

@@ -20,9 +20,11 @@ the frame index; frames may be sampled sparsely), ``video_caption.txt`` (the cli
   (``{"<category>/<seq>": {"<src>-<dst>": ["hold.v.01", ...]}}``) are read from the dataset root (the
   folder holding ``train``/``test``) or the folder given; they fill in what a sequence's own files lack.
 
-Semantics rows carry ``source = "gt"``. Frames are the images found in ``imgs/`` (every annotated frame
-must have one), or 1 .. the last annotated frame when there are no images; sizes come from the first
-image's header. Malformed input is reported as ``file:line`` (XML errors at the parser's line).
+Semantics rows carry ``source = "gt"``. Frames are the images found in ``imgs/``, or 1 .. the last
+annotated frame when there are no images; sizes come from the first image's header. The rows of a frame
+without an image are left out, as the authors' converter leaves them out, and listed in the manifest's
+``problems`` without stopping. A relation naming a track that ``gt.txt`` lacks is an error. Malformed
+input is reported as ``file:line`` (XML errors at the parser's line).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ import orjson
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, decode_lines, file_size, image_size
+from omnipt_data.readers.base import BOM, Batch, ReadOptions, Unit, decode_lines, file_size, image_size
+from omnipt_data.readers.jsontext import parse_json
 from omnipt_data.readers.mot import list_images, mot_boxes, parse_mot_file
 from omnipt_data.schema import SOURCE_GT, frame_uid, sequence_uid
 
@@ -176,6 +179,9 @@ def split_labels(value: Any) -> list[str] | None:
 def read_graphml(path: Path, names: dict[str, int], problems: Problems) -> set[tuple[int, int, str]]:
     """``(source track, target track, synset)`` of every labelled edge."""
     data = path.read_bytes()
+    if not data.removeprefix(BOM).strip():
+        problems.report(InputError(path, 1, "empty file", EXPECTED_GRAPHML))
+        return set()
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
@@ -246,11 +252,11 @@ class Combined:
 
 @lru_cache(maxsize=8)
 def _load_combined(path: Path, stamp: tuple[int, int]) -> Combined | InputError:
-    data = path.read_bytes()
+    data = path.read_bytes().removeprefix(BOM)
     try:
-        entries = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return InputError(path, exc.lineno, f"invalid JSON ({exc.msg})", "a JSON object")
+        entries = parse_json(path, data, "a JSON object")
+    except InputError as error:
+        return error
     if not isinstance(entries, dict):
         return InputError(path, 1, f"a JSON {type(entries).__name__}, not an object", "a JSON object")
     return Combined(path, data, entries)
@@ -299,7 +305,9 @@ def _combined_captions(source: Combined, key: str, problems: Problems) -> dict[i
     return captions
 
 
-def _combined_relations(source: Combined, key: str, problems: Problems) -> set[tuple[int, int, str]]:
+def _combined_relations(
+    source: Combined, key: str, tracks: set[int] | None, problems: Problems
+) -> set[tuple[int, int, str]]:
     value = source.entries[key]
     if not isinstance(value, dict):
         problem = f"the relations of {key!r} are a {type(value).__name__}, not an object"
@@ -314,6 +322,15 @@ def _combined_relations(source: Combined, key: str, problems: Problems) -> set[t
             problems.report(InputError(source.path, source.line_of(key, pair), problem, EXPECTED_RELATIONS))
             continue
         src, dst = int(match.group(1)), int(match.group(2))
+        unknown = next((t for t in (src, dst) if tracks is not None and t not in tracks), None)
+        if unknown is not None:
+            problem = f"{pair!r}: track {unknown} is not in gt/gt.txt"
+            problems.report(
+                InputError(
+                    source.path, source.line_of(key, pair), problem, "pairs of the sequence's track ids"
+                )
+            )
+            continue
         found.update((src, dst, label) for label in synsets)
     return found
 
@@ -323,6 +340,7 @@ def _combined_relations(source: Combined, key: str, problems: Problems) -> set[t
 
 class BenSmotReader:
     name = "bensmot"
+    videos = True  # its sequences are videos
     version = "1"
     description = "BenSMOT semantic MOT: tracks, per-track captions, interactions and clip summaries"
 
@@ -415,7 +433,8 @@ class BenSmotReader:
             batch["boxes"] = mot_boxes(
                 rows, seq_uid=seq_uid, source=SOURCE_GT, layout_columns=rows.width - 1, is_gt=True
             )
-        semantics = self._semantics(folder, key, combined_files(root, problems), problems)
+        tracks = set(rows["id"].cast(pl.Int64).to_list()) if rows is not None else None
+        semantics = self._semantics(folder, key, combined_files(root, problems), tracks, problems)
         batch["semantics"] = semantic_rows(seq_uid, semantics)
         yield batch
 
@@ -423,16 +442,22 @@ class BenSmotReader:
     def _keep_imaged(
         gt: Path, rows: pl.DataFrame, images: dict[int, str], folder: Path, problems: Problems
     ) -> pl.DataFrame:
-        """Drop (and report) the rows of frames that have no image."""
+        """Drop the rows of frames that have no image, listing them in the manifest's problems.
+
+        The authors' converter (SMOTer ``tools/convert_bensmot2coco.py``) reads only the frames that
+        have an image and passes over the other rows; so does this reader, without stopping.
+        """
         missing = rows.filter(~pl.col("frame").cast(pl.Int64).is_in(list(images)))
         for frame, line in missing.select(pl.col("frame").cast(pl.Int64), "line").iter_rows():
-            problems.report(
+            problems.errors.append(
                 InputError(gt, line, f"frame {frame} has no image in {folder}", "an image per frame")
             )
         return rows.filter(pl.col("frame").cast(pl.Int64).is_in(list(images)))
 
     @staticmethod
-    def _semantics(folder: Path, key: str, combined: dict[str, Combined], problems: Problems) -> Semantics:
+    def _semantics(
+        folder: Path, key: str, combined: dict[str, Combined], tracks: set[int] | None, problems: Problems
+    ) -> Semantics:
         """The sequence's own files first; the combined JSONs for what they lack."""
 
         def entry(name: str) -> Combined | None:
@@ -453,7 +478,7 @@ class BenSmotReader:
             names = {name: track for track, (name, _) in found.captions.items() if name}
             found.interactions = read_graphml(graph, names, problems)
         elif source := entry("relation.json"):
-            found.interactions = _combined_relations(source, key, problems)
+            found.interactions = _combined_relations(source, key, tracks, problems)
         return found
 
 

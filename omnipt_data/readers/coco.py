@@ -37,7 +37,7 @@ import orjson
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, file_size, image_size
+from omnipt_data.readers.base import Batch, ReadOptions, Unit, escape_problem, escapes, file_size, image_size
 from omnipt_data.readers.jsontext import load_json, value_error
 from omnipt_data.schema import SOURCE_GT, frame_uid, sequence_uid
 
@@ -136,6 +136,7 @@ def _check_box(value: Any) -> str | None:
 
 class CocoReader:
     name = "coco"
+    videos = False  # its sequences are image collections
     version = "1"
     description = "COCO instances / person_keypoints JSON: person boxes, crowd regions, keypoints"
 
@@ -328,6 +329,8 @@ class CocoReader:
         file_name = image.get("file_name")
         if not isinstance(file_name, str) or not file_name:
             return "file_name is missing or not a string"
+        if escapes(file_name):
+            return f"file_name: {escape_problem(file_name)}"
         for key in ("width", "height"):
             value = image.get(key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):

@@ -20,7 +20,16 @@ import orjson
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, decode_lines, file_size, image_size
+from omnipt_data.readers.base import (
+    Batch,
+    ReadOptions,
+    Unit,
+    decode_lines,
+    escape_problem,
+    escapes,
+    file_size,
+    image_size,
+)
 from omnipt_data.schema import SOURCE_GT, frame_uid, sequence_uid
 
 DATASET = "crowdhuman"
@@ -61,6 +70,7 @@ def find_images_dir(folder: Path) -> Path | None:
 
 class CrowdHumanReader:
     name = "crowdhuman"
+    videos = False  # its sequences are image collections
     version = "1"
     description = "CrowdHuman .odgt annotation files (full, visible and head boxes)"
 
@@ -148,6 +158,8 @@ class CrowdHumanReader:
             raise ValueError(f"truncated or invalid JSON ({exc})") from None
         if not isinstance(record, dict) or not isinstance(record.get("ID"), str):
             raise ValueError('no string "ID"')
+        if escapes(record["ID"]):
+            raise ValueError(f"ID: {escape_problem(record['ID'])}")
         gtboxes = record.get("gtboxes")
         if not isinstance(gtboxes, list):
             raise ValueError('"gtboxes" is missing or not a list')

@@ -223,6 +223,7 @@ def _referents(boxes: pl.DataFrame, expression_uid: str, track_ids: tuple[int, .
 
 class CRTrackReader:
     name = "crtrack"
+    videos = True  # its sequences are videos
     version = "1"
     description = "CRTrack cross-view referring MOT: <Scene>_View<k> MOTChallenge sequences + tackled_text"
 
@@ -272,7 +273,12 @@ class CRTrackReader:
         views = scene_views(split_dir)[scene]
         tables: dict[str, list[pl.DataFrame]] = {"sequences": [], "frames": [], "boxes": []}
         for view in views:
-            for table, df in self._read_view(domain, view, dataset, split, scene, options.problems).items():
+            try:
+                read = self._read_view(domain, view, dataset, split, scene, options.problems)
+            except InputError as error:  # an unusable seqinfo.ini: --lenient leaves the view out
+                options.problems.report(error)
+                continue
+            for table, df in read.items():
                 tables[table].append(df)
         batch: Batch = {table: pl.concat(dfs) for table, dfs in tables.items() if dfs}
         text = domain / TEXT_DIR / split_dir.name / "tackled_text" / f"{scene}.txt"
@@ -386,6 +392,7 @@ class CRTrackEvalReader:
     """The evaluation ground truth ``<Scene>_<sentence>/gt/View<k>.txt`` as boxes, sentences and referents."""
 
     name = "crtrack-eval"
+    videos = True  # its sequences are videos
     version = "1"
     description = "CRTrack evaluation ground truth: <Scene>_<sentence>/gt/View<k>.txt per sentence"
 

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from omnipt_data.errors import InputError
+from omnipt_data.readers.base import BOM
 
 _WHITESPACE = " \t\n\r"
 
@@ -52,16 +53,26 @@ def decode_error(path: Path, data: bytes, expected: str) -> InputError:
     return InputError(path, None, "invalid JSON", expected)
 
 
+def parse_json(path: Path, data: bytes, expected: str) -> Any:
+    """Parse a document's bytes (a leading byte-order mark is dropped); raises :class:`InputError` with
+    the line and column of a syntax error, or ``empty file`` for one of only whitespace."""
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+    if not data.strip():
+        raise InputError(path, 1, "empty file", expected)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise decode_error(path, data, expected) from None
+
+
 def load_json(path: Path, expected: str) -> Any:
     """Parse ``path``; raises :class:`InputError` with the line and column of a syntax error."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(path, None, f"unreadable ({exc.strerror})", expected) from None
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise decode_error(path, data, expected) from None
+    return parse_json(path, data, expected)
 
 
 def _skip_whitespace(text: str, pos: int) -> int:
@@ -126,7 +137,7 @@ def _array_element(text: str, pos: int, index: int, decoder: json.JSONDecoder) -
 def value_error(path: Path, steps: Sequence[str | int], problem: str, expected: str) -> InputError:
     """An ``InputError`` for a bad value, placed at the line (and column) where the value is written."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         text = ""
     place = locate(text, steps) if text else None

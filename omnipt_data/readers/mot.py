@@ -34,7 +34,15 @@ from pathlib import Path
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, decode_lines, file_size, image_size
+from omnipt_data.readers.base import (
+    Batch,
+    ReadOptions,
+    Unit,
+    decode_lines,
+    escapes,
+    file_size,
+    image_size,
+)
 from omnipt_data.schema import SOURCE_DET, SOURCE_GT, SOURCE_PREDICTION_PREFIX, frame_uid, sequence_uid
 
 MOT_CLASSES = {
@@ -196,7 +204,7 @@ def _read_seqinfo(folder: Path) -> dict[str, str]:
         return {}
     parser = configparser.ConfigParser()
     try:
-        parser.read_string(path.read_text(encoding="utf-8"))
+        parser.read_string(path.read_text(encoding="utf-8-sig"))
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise InputError(
             path, getattr(exc, "lineno", None), f"unreadable seqinfo.ini ({exc})", "an INI file"
@@ -223,6 +231,16 @@ def sequence_info(folder: Path) -> SequenceInfo:
     gt = next((p for p in (folder / "gt" / "gt.txt", folder / "gt.txt") if p.is_file()), None)
     det = folder / "det" / "det.txt"
     fps = info.get("framerate")
+    image_dir = info.get("imdir", "img1")
+    if escapes(image_dir):
+        text = (folder / "seqinfo.ini").read_text(encoding="utf-8-sig")
+        line = next((n for n, t in enumerate(text.splitlines(), 1) if t.lower().startswith("imdir")), None)
+        raise InputError(
+            folder / "seqinfo.ini",
+            line,
+            f"imDir {image_dir!r} leaves the sequence folder",
+            "imDir=<a folder inside the sequence folder>, e.g. img1",
+        )
     return SequenceInfo(
         name=info.get("name", folder.name),
         folder=folder,
@@ -230,7 +248,7 @@ def sequence_info(folder: Path) -> SequenceInfo:
         width=_int_field(info, "imWidth", folder),
         height=_int_field(info, "imHeight", folder),
         fps=float(fps) if fps else None,
-        image_dir=info.get("imdir", "img1"),
+        image_dir=image_dir,
         image_ext=info.get("imext", ".jpg"),
         gt=gt,
         det=det if det.is_file() else None,
@@ -327,6 +345,7 @@ def mot_boxes(
 
 class MotReader:
     name = "mot"
+    videos = True  # its sequences are videos
     version = "1"
     description = "MOTChallenge (MOT15/16/17/20), DanceTrack, SportsMOT sequence folders or a bare gt.txt"
 
@@ -363,7 +382,11 @@ class MotReader:
         return root.parent if root.name.lower() in SPLITS else root
 
     def read_unit(self, root: Path, unit: Unit, options: ReadOptions) -> Iterator[Batch]:
-        info = sequence_info(unit.path)
+        try:
+            info = sequence_info(unit.path)
+        except InputError as error:  # an unusable seqinfo.ini: --lenient leaves the sequence out
+            options.problems.report(error)
+            return
         dataset = options.dataset or infer_dataset(root)
         split = options.split or infer_split(unit.path)
         base = self._dataset_root(root)
@@ -374,9 +397,18 @@ class MotReader:
         det_rows = parse_mot_file(info.det, info.length, problems, needs_id=False) if info.det else None
         length = info.length
         if length is None:
-            length = max(
-                int(r["frame"].max() or 0) for r in (gt_rows, det_rows) if r is not None and r.height
-            )
+            lasts = [int(r["frame"].max() or 0) for r in (gt_rows, det_rows) if r is not None and r.height]
+            if not lasts:
+                problems.report(
+                    InputError(
+                        info.gt or info.det or unit.path,
+                        None,
+                        "no annotation rows, and no seqinfo.ini seqLength to say how long the sequence is",
+                        "frame,id,x,y,w,h,... rows, or a seqinfo.ini with seqLength",
+                    )
+                )
+                return
+            length = max(lasts)
         image_folder = unit.path / info.image_dir
         images = list_images(image_folder) if image_folder.is_dir() else None
         width, height = info.width, info.height
@@ -468,6 +500,7 @@ class MotResultsReader:
     """A folder of tracker results ``<sequence>.txt`` (MOTChallenge submission layout) as predictions."""
 
     name = "mot-results"
+    videos = True  # its sequences are videos
     version = "1"
     description = (
         "MOTChallenge tracker results: a folder of <sequence>.txt files (boxes with source model:NAME)"
@@ -515,8 +548,12 @@ class MotResultsReader:
                 "length": [length],
             }
         )
-        boxes = mot_boxes(rows, seq_uid=seq_uid, source=source, layout_columns=rows.width - 1, is_gt=False)
-        yield {"sequences": sequence, "frames": frames, "boxes": boxes}
+        batch: Batch = {"sequences": sequence, "frames": frames}
+        if rows.height:  # a tracker that found nobody leaves an empty file
+            batch["boxes"] = mot_boxes(
+                rows, seq_uid=seq_uid, source=source, layout_columns=rows.width - 1, is_gt=False
+            )
+        yield batch
 
 
 READER = MotReader()

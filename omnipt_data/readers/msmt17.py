@@ -25,7 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from omnipt_data.errors import InputError, OmniptError
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, decode_lines, file_size, image_size
+from omnipt_data.readers.base import (
+    Batch,
+    ReadOptions,
+    Unit,
+    decode_lines,
+    escape_problem,
+    escapes,
+    file_size,
+    image_size,
+)
 from omnipt_data.readers.market1501 import identity_frame
 
 DATASET = "msmt17"
@@ -82,6 +91,8 @@ def parse_line(text: str) -> tuple[str, int, int, str | None]:
         raise ValueError(f"pid {pid_text!r} is not an integer") from None
     if pid < 0:
         raise ValueError(f"pid {pid} is negative")
+    if escapes(relative):
+        raise ValueError(escape_problem(relative))
     name = relative.rsplit("/", 1)[-1]
     parts = name.rsplit(".", 1)[0].split("_")
     if len(parts) < 4 or not parts[2].isdigit():

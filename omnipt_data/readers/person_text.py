@@ -26,7 +26,16 @@ import orjson
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, file_size, image_size
+from omnipt_data.readers.base import (
+    BOM,
+    Batch,
+    ReadOptions,
+    Unit,
+    escape_problem,
+    escapes,
+    file_size,
+    image_size,
+)
 from omnipt_data.schema import TABLES
 
 BATCH_RECORDS = 5000
@@ -69,9 +78,12 @@ def iter_json_array(path: Path, problems: Problems, expected: str) -> Iterator[t
 
 def _scan(path: Path, data: mmap.mmap, problems: Problems, expected: str) -> Iterator[tuple[int, Any]]:
     lines = _LineCounter(data)
-    start = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    start = len(BOM) if data[: len(BOM)] == BOM else 0
     while start < len(data) and data[start : start + 1] in (b" ", b"\t", b"\r", b"\n"):
         start += 1
+    if start == len(data):
+        problems.report(InputError(path, 1, "empty file", expected))
+        return
     if data[start : start + 1] != b"[":
         problems.report(InputError(path, lines.at(start), "the file is not a JSON array", expected))
         return
@@ -208,6 +220,8 @@ class PersonTextReader:
         file_path = record.get(key)
         if not isinstance(file_path, str) or not file_path.strip():
             raise ValueError(f'"{key}" is {file_path!r}, not an image path')
+        if escapes(file_path):
+            raise ValueError(f'"{key}": {escape_problem(file_path)}')
         captions = string_list(record.get(self.caption_keys[0]), self.caption_keys[0], required=True)
         for extra in self.caption_keys[1:]:
             captions += string_list(record.get(extra), extra, required=False)
@@ -294,12 +308,12 @@ def _member_of_file(path: Path) -> PersonTextReader | None:
 
 
 def parse_id(value: Any) -> int:
-    """A person id: an integer or a string of digits."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A person id: a non-negative integer or a string of digits (ids count from 0 or 1)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    raise ValueError(f'"id" is {value!r}, not an integer')
+    raise ValueError(f'"id" is {value!r}, not a non-negative integer')
 
 
 def string_list(value: Any, key: str, *, required: bool) -> list[str]:

@@ -6,7 +6,8 @@ Layout (``SRC`` is the dataset root, e.g. ``refer-kitti/`` or ``refer-kitti-v2/`
 - ``KITTI/labels_with_ids/image_02/<vid>/<frame:06d>.txt``: one ``class id x y w h`` line per object,
   whitespace-separated, the box's **top-left** corner and size normalised by the image size (the authors'
   loaders, RMOT and TempRMOT, read ``x, y`` as the top-left corner for KITTI); frames without objects may
-  have no file;
+  have no file; an id below 0 (FairMOT's "no identity", which those loaders keep apart) is a box
+  without a track;
 - ``expression/<vid>/<sentence-with-hyphens>.json``: ``{"label": {"<frame>": [ids...]}, "ignore": [],
   "video_name": "<vid>", "sentence": "..."}``, label keys being the same 0-based KITTI frames; the
   GPT-extended expressions add ``raw_sentence`` (the sentence they paraphrase).
@@ -29,7 +30,6 @@ An expression that names an id absent from a frame's labels (or a frame without 
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Iterator
@@ -39,7 +39,8 @@ from typing import Any
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, decode_lines, image_size
+from omnipt_data.readers.base import BOM, Batch, ReadOptions, Unit, decode_lines, image_size
+from omnipt_data.readers.jsontext import parse_json
 from omnipt_data.schema import SOURCE_GT, frame_uid, sequence_uid
 
 IMAGES = Path("KITTI") / "training" / "image_02"
@@ -96,6 +97,7 @@ class ReferKittiReader:
     """One reader class for both releases; ``lenient_missing_ids`` is the V2 behaviour."""
 
     version = "1"
+    videos = True  # its sequences are videos
 
     def __init__(self, name: str, description: str, *, lenient_missing_ids: bool) -> None:
         self.name = name
@@ -250,12 +252,13 @@ class ReferKittiReader:
                 except ValueError as exc:
                     problems.report(InputError(path, number, str(exc), EXPECTED_LABEL))
                     continue
-                ids.add(track_id)
+                if track_id >= 0:
+                    ids.add(track_id)
                 boxes.append(
                     {
                         "box_uid": f"{fuid}/gt/{in_frame}",
                         "frame_uid": fuid,
-                        "track_id": track_id,
+                        "track_id": track_id if track_id >= 0 else None,
                         "category": CATEGORY,
                         "class_id": class_id,
                         "x1": x * width,
@@ -284,8 +287,8 @@ class ReferKittiReader:
         class_id, track_id, x, y, w, h = values
         if not class_id.is_integer():
             raise ValueError(f"class {class_id:g} is not an integer")
-        if not track_id.is_integer() or track_id < 0:
-            raise ValueError(f"id {track_id:g} is not a non-negative integer")
+        if not track_id.is_integer():
+            raise ValueError(f"id {track_id:g} is not an integer")
         if w < 0 or h < 0:
             raise ValueError(f"negative box size {w:g}x{h:g}")
         return int(class_id), int(track_id), x, y, w, h
@@ -360,23 +363,13 @@ class ReferKittiReader:
     @staticmethod
     def _load_expression(path: Path, problems: Problems) -> tuple[str, dict[str, Any]] | None:
         """The text and the validated record of an expression file, or None once reported."""
+        data = path.read_bytes().removeprefix(BOM)
         try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            problems.report(InputError(path, None, f"bad UTF-8 byte at offset {exc.start}", "UTF-8 JSON"))
+            record = parse_json(path, data, EXPECTED_EXPRESSION)
+        except InputError as error:
+            problems.report(error)
             return None
-        try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.report(
-                InputError(
-                    path,
-                    exc.lineno,
-                    f"truncated or invalid JSON ({exc.msg} at column {exc.colno})",
-                    EXPECTED_EXPRESSION,
-                )
-            )
-            return None
+        text = data.decode("utf-8")  # parse_json has checked the bytes
         problem = _expression_problem(record)
         if problem is not None:
             message, needle = problem

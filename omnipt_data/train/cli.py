@@ -11,14 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+
+from omnipt_data.console import make_console
 
 train_app = typer.Typer(
     name="train",
     help="Train a Qwen-VL checkpoint on builds: SFT, GRPO, or the four-stage OmniPT schedule.",
     no_args_is_help=True,
 )
-out = Console()
+out = make_console()
 
 Model = Annotated[Path, typer.Option("--model", help="Checkpoint folder to start from.", show_default=False)]
 Data = Annotated[

@@ -8,12 +8,12 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from omnipt_data.console import make_console
 from omnipt_data.errors import OmniptError
 
-out = Console()
+out = make_console()
 
 
 def view_command(

@@ -14,8 +14,20 @@ from typing import Any
 import polars as pl
 
 from omnipt_data.answers import Answer, Box
-from omnipt_data.build.draft import BOX_COLUMNS, Draft, Image, Turn, boxes_of, target_boxes, to_boxes
-from omnipt_data.build.source import BuildSource
+from omnipt_data.build.draft import (
+    BOX_COLUMNS,
+    Draft,
+    Image,
+    Turn,
+    boxes_of,
+    gt_boxes,
+    keep_negatives,
+    negative_share,
+    target_boxes,
+    to_boxes,
+)
+from omnipt_data.build.source import BuildSource, draws_for
+from omnipt_data.interactions import words_of
 
 
 def _spans(count: int, params: dict[str, Any]) -> Iterator[slice]:
@@ -82,15 +94,17 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
     (every frame but the last), ``none``. ``answer_frames``: ``all``, ``last`` or ``after_given``.
     ``only_given``: answer only the given ids (position prediction; ids that left are simply absent).
     ``turns`` > 1 chains consecutive clips into one conversation, each turn given the last frame of the
-    previous one (long videos)."""
+    previous one (long videos). Clips with nobody to answer make at most ``negative_share`` of the
+    samples. Only videos are drawn from."""
     given_mode = params.get("given", "first")
     answer_frames = params.get("answer_frames", "after_given")
     only_given = bool(params.get("only_given", False))
     turns_per_draft = int(params.get("turns", 1))
-    for seq, frames, boxes in source.sequence_batches():
+    for seq, frames, boxes in source.sequence_batches(draws_for("clip", params)):
         by_frame = _by_frame(target_boxes(boxes).filter(pl.col("track_id").is_not_null()))
         rows = _sized(frames).to_dicts()
         windows = [rows[span] for span in _spans(len(rows), params)]
+        drafts = []
         for first in range(0, len(windows) - turns_per_draft + 1, turns_per_draft):
             group = windows[first : first + turns_per_draft]
             order: dict[str, int] = {}
@@ -120,7 +134,8 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
                 }
                 turns.append(Turn(_clip_images(w), context, Answer.from_frames(answer)))
             key = f"{seq.uid}@{group[0][0]['frame_index']}"
-            yield Draft(key, seq.dataset, turns, {"sequence": seq.uid})
+            drafts.append(Draft(key, seq.dataset, turns, {"sequence": seq.uid}))
+        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
 
 def _views_of(scene: list, expression_views: list[str] | None, all_views: bool) -> list:
@@ -133,12 +148,12 @@ def referring(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
     """The people a sentence names, over a clip (``length`` 1 with ``single_image`` for grounding in one
-    image). ``views = "all"`` answers per view under ``View <name>:`` (cross-view). A clip where the
-    sentence names nobody is a negative sample, kept with probability ``negative_rate``."""
+    image). ``views = "all"`` answers per view under ``View <name>:`` (cross-view). The targets are the
+    referents, whatever their category. A clip where the sentence names nobody is a negative sample;
+    negatives make at most ``negative_share`` of a scene's samples."""
     all_views = params.get("views", "one") == "all"
     single_image = bool(params.get("single_image", False))
-    negative_rate = float(params.get("negative_rate", 0.2))
-    for (dataset, split, name), scene in source.scenes().items():
+    for (dataset, split, name), scene in source.scenes(draws_for("referring", params)).items():
         expressions = source.expressions(dataset, split, name)
         if expressions.height == 0:
             continue
@@ -146,12 +161,13 @@ def referring(
             continue
         referents = source.referents(expressions["expression_uid"])
         loaded = {}
+        drafts = []
         for expr in expressions.iter_rows(named=True):
             views = _views_of(scene, expr["views"], all_views)
             for seq in views:
                 if seq.uid not in loaded:
                     frames = source.frames(seq.uid)
-                    loaded[seq.uid] = (frames, target_boxes(source.boxes(frames["frame_uid"])))
+                    loaded[seq.uid] = (frames, gt_boxes(source.boxes(frames["frame_uid"])))
             named = referents.filter(pl.col("expression_uid") == expr["expression_uid"])
             first_frames = loaded[views[0].uid][0]
             for window in _windows(first_frames, params):
@@ -168,12 +184,13 @@ def referring(
                 else:
                     key = f"{expr['expression_uid']}@{indices[0]}"
                     hits = named.filter(pl.col("frame_uid").is_in(uids))
-                    if hits.height == 0 and rng_for(key).random() >= negative_rate:
-                        continue
                     answer = _referred_answer(views, per_view, loaded, hits, single_image, all_views)
                     context = {"sentence": expr["sentence"], "n_frames": len(indices), "n_views": len(views)}
-                    meta = {"expression": expr["expression_uid"], "negative": hits.height == 0}
-                    yield Draft(key, dataset, [Turn(images, context, answer)], meta)
+                    meta = {"expression": expr["expression_uid"], "sequences": [s.uid for s in views]}
+                    drafts.append(Draft(key, dataset, [Turn(images, context, answer)], meta))
+        yield from keep_negatives(
+            drafts, negative_share(params), rng_for(f"{dataset}/{split}/{name}#negatives")
+        )
 
 
 def _referred_answer(views, per_view, loaded, hits, single_image, all_views) -> Answer:
@@ -197,8 +214,9 @@ def semantic(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
     """Semantic MOT over a clip: boxes with ids, a caption per track present, the interactions between
-    tracks present, and the clip's summary."""
-    for seq, frames, boxes in source.sequence_batches():
+    tracks present (in words, ``approaches``, where the store keeps the synset), and the clip's
+    summary. Clips with nobody make at most ``negative_share``."""
+    for seq, frames, boxes in source.sequence_batches(draws_for("semantic", params)):
         semantics = source.semantics([seq.uid])
         if semantics.height == 0:
             continue
@@ -209,6 +227,7 @@ def semantic(
         relations = semantics.filter(pl.col("kind") == "interaction")
         summary = semantics.filter(pl.col("kind") == "summary")["text"].to_list()
         tracked = target_boxes(boxes).filter(pl.col("track_id").is_not_null())
+        drafts = []
         for window in _windows(frames, params):
             order = {uid: k for k, uid in enumerate(window["frame_uid"].to_list())}
             in_clip = tracked.filter(pl.col("frame_uid").is_in(list(order)))
@@ -218,18 +237,19 @@ def semantic(
             for r in relations.iter_rows(named=True):
                 if r["track_id"] in ids and r["other_track_id"] in ids:
                     pair = (ids[r["track_id"]], ids[r["other_track_id"]])
-                    answer.interactions.setdefault(pair, []).append(r["name"])
-            answer.summary = summary[0] if summary else None
+                    answer.interactions.setdefault(pair, []).append(words_of(r["name"]))
+            answer.summary = summary[0] if summary and ids else None
             key = f"{seq.uid}@{window['frame_index'][0]}"
-            images = _clip_images(window.iter_rows(named=True))
-            yield Draft(key, seq.dataset, [Turn(images, {"n_frames": window.height}, answer)])
+            turn = Turn(_clip_images(window.iter_rows(named=True)), {"n_frames": window.height}, answer)
+            drafts.append(Draft(key, seq.dataset, [turn], {"sequence": seq.uid}))
+        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
 
 def track_caption(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
     """Describe one tracked person: the full frame and the person's box in, the track's caption out."""
-    for seq, frames, boxes in source.sequence_batches():
+    for seq, frames, boxes in source.sequence_batches(draws_for("track_caption", params)):
         captions = source.semantics([seq.uid]).filter(pl.col("kind") == "track_caption")
         if captions.height == 0:
             continue

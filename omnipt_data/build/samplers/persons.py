@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 
 from omnipt_data.answers import render_count, render_yes_no
-from omnipt_data.build.draft import Draft, Image, Turn
+from omnipt_data.build.draft import Draft, Image, Turn, balance_yes_no
 from omnipt_data.build.source import BuildSource
 from omnipt_data.readers.base import image_size
 
@@ -44,14 +44,17 @@ def reid_pair(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
     """Two person images: the same person? Each image is paired with one positive (another image of the
-    person, preferring another camera) or one negative, alternating by key."""
+    person, preferring another camera) or one negative, drawn by key; ``yes_share`` of the pairs are
+    positives (a dataset with one image per person gives none)."""
+    yes_share = float(params.get("yes_share", 0.5))
     for dataset, rows in _people(source):
         persons = rows.partition_by("person_uid", as_dict=True)
         uids = sorted(k[0] for k in persons)
+        drafts = []
         for row in rows.iter_rows(named=True):
             rng = rng_for(row["image_uid"])
             same = persons[(row["person_uid"],)].filter(pl.col("image_uid") != row["image_uid"])
-            positive = rng.random() < 0.5 and same.height > 0
+            positive = rng.random() < yes_share and same.height > 0
             if positive:
                 other_cams = same.filter(pl.col("camera").ne_missing(row["camera"]))
                 pool = other_cams if other_cams.height else same
@@ -65,7 +68,8 @@ def reid_pair(
                 pool = persons[(other_uid,)]
                 other = pool.row(rng.randrange(pool.height), named=True)
             images = [_image(row, 1), _image(other, 2)]
-            yield Draft(row["image_uid"], dataset, [Turn(images, {}, render_yes_no(positive))])
+            drafts.append(Draft(row["image_uid"], dataset, [Turn(images, {}, render_yes_no(positive))]))
+        yield from balance_yes_no(drafts, yes_share, rng_for(f"{dataset}#balance"))
 
 
 def retrieval(
@@ -119,8 +123,9 @@ def person_attribute(
 def caption_match(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
-    """Image-text alignment: does this caption describe the person? Half the pairs take another
-    person's caption."""
+    """Image-text alignment: does this caption describe the person? ``yes_share`` of the pairs take the
+    person's own caption, the others another person's."""
+    yes_share = float(params.get("yes_share", 0.5))
     for dataset, rows in _people(source):
         described = rows.filter(pl.col("captions").list.len() > 0)
         if described["person_uid"].n_unique() < 2:
@@ -128,7 +133,7 @@ def caption_match(
         pool = described.select("person_uid", "captions")
         for row in described.iter_rows(named=True):
             rng = rng_for(row["image_uid"])
-            match = rng.random() < 0.5
+            match = rng.random() < yes_share
             if match:
                 captions = row["captions"]
             else:
