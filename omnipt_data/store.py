@@ -535,11 +535,21 @@ class StreamValidator:
             and c.name not in self.deferred
             and (c.relation is None or (c.relation in complete and not c.orphans))
         ]
-        # one pass over the rows each check looks at counts its offenders; examples only where some are
+        # one pass over the rows each check looks at: how many offend, and the first labels among them
         looked_at = {c.rows: c.rows(lazy) for c in runnable}
-        grouped = [[c for c in runnable if c.rows is rows] for rows in looked_at]
-        counts = [looked_at[g[0].rows].select(c.rule.sum().alias(c.name) for c in g) for g in grouped]
-        found = pl.collect_all([*queries, *(r.missing(lazy).select(pl.len()) for r in complete), *counts])
+        tallies = [
+            frame.select(
+                expr
+                for c in runnable
+                if c.rows is rows
+                for expr in (
+                    c.rule.sum().alias(f"{c.name} #n"),
+                    pl.col(c.label).filter(c.rule).sort().head(3).implode().alias(f"{c.name} #e"),
+                )
+            )
+            for rows, frame in looked_at.items()
+        ]
+        found = pl.collect_all([*queries, *(r.missing(lazy).select(pl.len()) for r in complete), *tallies])
         for name, hashes in zip(hashed, found, strict=False):
             self.hashes[name].add(hashes["h"].to_numpy())
         missing = found[len(hashed) : len(hashed) + len(complete)]
@@ -547,16 +557,18 @@ class StreamValidator:
         unsettled = {r for r in followed if r not in complete}
         unsettled |= {r for r, n in zip(complete, missing, strict=True) if n.item()}
         self.deferred |= {c.name for c in CHECKS if c.relation in unsettled}
-        offenders = {
-            name: n
+        tallied = {
+            key: value
             for df in found[len(hashed) + len(complete) :]
-            for name, n in df.row(0, named=True).items()
+            for key, value in df.row(0, named=True).items()
         }
-        offended = [c for c in runnable if offenders[c.name] and c.name not in self.deferred]
-        for check, result in zip(offended, pl.collect_all([c.query(lazy) for c in offended]), strict=True):
+        for check in runnable:
+            n = tallied[f"{check.name} #n"]
+            if not n or check.name in self.deferred:
+                continue
             severity, count, examples = self.results[check.name]
-            examples = sorted([*examples, *(str(e) for e in result["examples"].item())])[:3]
-            self.results[check.name] = (severity, count + result["n"].item(), examples)
+            examples = sorted([*examples, *(str(e) for e in tallied[f"{check.name} #e"])])[:3]
+            self.results[check.name] = (severity, count + n, examples)
 
     def finish(self, store: Path) -> ValidationReport:
         """The report :func:`validate` would give for the finished ``store``."""
