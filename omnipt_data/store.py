@@ -110,6 +110,10 @@ class StoreWriter:
 
     def __post_init__(self) -> None:
         self.checks = StreamValidator(self.directory / ".checks")
+        # what summary_counts reads back, gathered on the way (None: a batch left it to the read-back)
+        self.tracks: set[tuple] | None = set()
+        self.persons: set[str | None] = set()
+        self.datasets: set[str | None] = set()
 
     def write(self, table: str, df: pl.DataFrame) -> None:
         self.write_batch({table: df})
@@ -122,8 +126,36 @@ class StoreWriter:
         conformed = {t: conform(t, df) for t, df in batch.items() if df.height}
         if conformed:
             self.checks.add(conformed)
+            self._count(conformed)
         for table, df in conformed.items():
             self._writer(table).add(df)
+
+    def _count(self, batch: dict[str, pl.DataFrame]) -> None:
+        for table in ("frames", "identities"):
+            if table in batch:
+                self.datasets.update(batch[table]["dataset"].unique().to_list())
+        if "identities" in batch:
+            self.persons.update(batch["identities"]["person_uid"].unique().to_list())
+        tracked = batch["boxes"].filter(pl.col("track_id").is_not_null()) if "boxes" in batch else None
+        if self.tracks is None or tracked is None or tracked.height == 0:
+            return
+        frames = batch.get("frames", empty("frames")).select("frame_uid", scene_uid())
+        pairs = tracked.join(frames, on="frame_uid", how="left").select("scene_uid", "track_id").unique()
+        if pairs["scene_uid"].null_count():  # boxes whose frames are in another batch
+            self.tracks = None
+        else:
+            self.tracks.update(pairs.iter_rows())
+
+    def summary(self, counts: dict[str, int]) -> dict[str, int] | None:
+        """:func:`summary_counts` of the store written, from what passed through; None if unknown."""
+        if self.tracks is None:
+            return None
+        return {
+            **counts,
+            "tracks": len(self.tracks),
+            "persons": len(self.persons),
+            "datasets": len(self.datasets),
+        }
 
     def _writer(self, table: str) -> _TableWriter:
         if table not in self.writers:
@@ -174,7 +206,7 @@ def write_store(
             "source": source,
             "reader": reader,
             "image_roots": image_roots or {},
-            "counts": summary_counts(tmp),
+            "counts": writer.summary(counts) or summary_counts(tmp),
             "tables": tables,
             "content_hash": content,
             "validation": report.to_json(),

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from omnipt_data.convert import convert
-from omnipt_data.store import TABLES, StoreWriter, validate
+from omnipt_data.store import TABLES, StoreWriter, summary_counts, validate
 
 
 def _defective(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -62,10 +62,13 @@ def _batches(tables: dict[str, pl.DataFrame], how: str) -> list[dict[str, pl.Dat
 def test_the_report_written_with_a_store_equals_validate(small_world, fixtures, tmp_path: Path, defects):
     _, world = small_world
     sources = [("mot", world / "mot"), ("mot", fixtures / "mot15"), ("crtrack", world / "crtrack")]
+    if not defects:  # identities too
+        sources.append(("market1501", world / "market1501"))
     for n, (fmt, path) in enumerate(sources):
         store = convert(fmt, path, tmp_path / f"store{n}", show_progress=False).store
         if not defects:
             assert store.manifest["validation"] == validate(store.path).to_json()
+            assert store.manifest["counts"] == summary_counts(store.path)  # gathered while writing
             continue
         tables = _defective({t: store.read(t) for t in TABLES})
         for how in ("whole", "per table", "per sequence"):
