@@ -1,7 +1,8 @@
 """Peer measurements, run in the benchmark's own environment (.venv-bench): Datumaro and py-motmetrics.
 
-``python bench/peers.py KIND PATH...`` prints one JSON object: ``seconds`` (the work alone, imports
-excluded) and what was read, so the caller can check that every tool read the same thing.
+``python bench/peers.py KIND ARGS...`` (``datumaro FORMAT PATH...``, ``motmetrics GT PRED``) prints one
+JSON object: ``seconds`` (the work alone, imports excluded) and what was read, so the caller can check
+that every tool read the same thing. Timed from outside, the same command is the peer's whole process.
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ import time
 from pathlib import Path
 
 
-def datumaro_import(path: str, fmt: str) -> dict:
+def datumaro_import(fmt: str, *paths: str) -> dict:
+    """Import each path on its own (Datumaro's ``mot_seq`` merges the sequences of one import by frame)."""
     import datumaro as dm
 
     started = time.perf_counter()
-    dataset = dm.Dataset.import_from(path, fmt)
-    boxes = sum(len(item.annotations) for item in dataset)
-    return {"seconds": time.perf_counter() - started, "items": len(dataset), "boxes": boxes}
+    items = boxes = 0
+    for path in paths:
+        dataset = dm.Dataset.import_from(path, fmt)
+        items += len(dataset)
+        boxes += sum(len(item.annotations) for item in dataset)
+    return {"seconds": time.perf_counter() - started, "items": items, "boxes": boxes}
 
 
 def motmetrics_eval(gt_root: str, pred_root: str) -> dict:

@@ -2,7 +2,9 @@
 their ratio. Run with ``scripts/bench`` (it prepares ``.venv-bench`` with the peers that are not our
 dependencies: Datumaro and py-motmetrics, which needs NumPy 1).
 
-Timings exclude interpreter start-up and imports on both sides; peers run in their own process.
+In-process timings exclude interpreter start-up and imports on both sides (peers run in their own
+process); whole-process timings are what a user waits for: the command from start to exit, with its peak
+resident memory, against the peer's script doing the same work.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,8 @@ import numpy as np
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+
+from omnipt_data.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
@@ -84,11 +90,53 @@ def synth_world(out: Path, *, scenes: int, frames: int, people: int, formats: st
     )
 
 
+def best_of(runs: int, work: Callable[[], object]) -> float:
+    """The shortest of ``runs`` timings of ``work`` (a shared machine's noise only ever adds time)."""
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
 def timed_rss(args: list[str]) -> tuple[float, int]:
     """Wall seconds and peak RSS (bytes) of a command, through GNU time."""
     started = time.perf_counter()
     out = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True, check=True)
     return time.perf_counter() - started, int(out.stderr.strip().splitlines()[-1]) * 1024
+
+
+def whole_process(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS of a command run from start to exit, each the best of two runs."""
+    runs = [timed_rss(command) for _ in range(2)]
+    return min(s for s, _ in runs), min(r for _, r in runs)
+
+
+def record_process(bench: str, ours: tuple[float, int], peer: tuple[float, int], peer_name: str) -> None:
+    """Whole processes (see :func:`whole_process`), ours and the peer's: time and peak memory."""
+    record(f"{bench}, whole process", "omnipt-data", ours[0], peer_name, peer[0], "s", "lower")
+    mib = 2**20
+    record(f"{bench}, peak RSS", "omnipt-data", ours[1] / mib, peer_name, peer[1] / mib, "MiB", "lower")
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "omnipt_data.cli", *args]
+
+
+def peer_command(kind: str, *args: str) -> list[str]:
+    return [str(PEER_PYTHON), str(ROOT / "bench" / "peers.py"), kind, *args]
+
+
+def copies(world: Path, out: Path, factor: int) -> Path:
+    """``factor`` copies of a MOT world's sequences under new names: the same data, ``factor`` times."""
+    for sequence in sorted(world.glob("*/*")):
+        for k in range(factor):
+            target = out / sequence.parent.name / f"{sequence.name}-{k}"
+            shutil.copytree(sequence, target)
+            info = target / "seqinfo.ini"
+            info.write_text(info.read_text().replace(f"name={sequence.name}", f"name={target.name}"))
+    return out
 
 
 # --- conversion -------------------------------------------------------------------------------------
@@ -101,39 +149,45 @@ def bench_convert_mot(work: Path, scenes: int) -> None:
     synth_world(world, scenes=scenes, frames=600, people=30, formats="mot")
     for det in world.glob("mot/*/*/det"):  # Datumaro's mot_seq reads gt only: compare like with like
         shutil.rmtree(det)
-    started = time.perf_counter()
-    store = convert("mot", world / "mot", work / "mot-store", show_progress=False).store
-    ours = time.perf_counter() - started
-    boxes = store.manifest["counts"]["boxes"]
-
-    started = time.perf_counter()
-    frames = [pl.read_csv(p, has_header=False) for p in sorted(world.glob("mot/*/*/gt/gt.txt"))]
-    floor = time.perf_counter() - started
-    assert sum(f.height for f in frames) == boxes
+    ours = best_of(
+        3, lambda: convert("mot", world / "mot", work / "mot-store", overwrite=True, show_progress=False)
+    )
+    boxes = Store.open(work / "mot-store").manifest["counts"]["boxes"]
+    gt_files = sorted(world.glob("mot/*/*/gt/gt.txt"))
+    floor = best_of(3, lambda: [pl.read_csv(p, has_header=False) for p in gt_files])
+    assert sum(pl.read_csv(p, has_header=False).height for p in gt_files) == boxes
 
     # Datumaro's mot_seq merges the sequences of one import by frame number: one import per sequence
-    datumaro = {"seconds": 0.0, "boxes": 0}
-    for sequence in sorted(world.glob("mot/*/*")):
-        part = peer("datumaro", str(sequence), "mot_seq")
-        datumaro["seconds"] += part["seconds"]
-        datumaro["boxes"] += part["boxes"]
+    sequences = [str(p) for p in sorted(world.glob("mot/*/*"))]
+    datumaro = min((peer("datumaro", "mot_seq", *sequences) for _ in range(2)), key=lambda r: r["seconds"])
     console.print(f"  MOT input: {boxes} boxes; Datumaro read {datumaro['boxes']}")
-    record(
-        f"convert MOT ({boxes:,} boxes)",
-        "omnipt-data",
-        ours,
+    bench = f"convert MOT ({boxes:,} boxes)"
+    record(bench, "omnipt-data", ours, "Datumaro mot_seq", datumaro["seconds"], "s", "lower")
+    record(bench, "omnipt-data", ours, "raw polars read_csv (floor)", floor, "s", "lower")
+    record_process(
+        bench,
+        whole_process(
+            cli("convert", "mot", str(world / "mot"), "--out", str(work / "cli"), "-q", "--overwrite")
+        ),
+        whole_process(peer_command("datumaro", "mot_seq", *sequences)),
         "Datumaro mot_seq",
-        datumaro["seconds"],
-        "s",
-        "lower",
     )
+    # memory against input size: the same sequences ten times
+    large = copies(world / "mot", work / "mot-world-10x", 10)
+    rss = {}
+    for factor, source in ((1, world / "mot"), (10, large)):
+        _, rss[factor] = timed_rss(
+            cli("convert", "mot", str(source), "--out", str(work / "mot-rss"), "-q", "--overwrite")
+        )
+        console.print(f"  convert MOT x{factor}: peak RSS {rss[factor] / 2**20:.0f} MiB")
+    shutil.rmtree(large)
     record(
-        f"convert MOT ({boxes:,} boxes)",
-        "omnipt-data",
-        ours,
-        "raw polars read_csv (floor)",
-        floor,
-        "s",
+        "convert MOT peak RSS, 10x input",
+        "RSS at 1x",
+        rss[1] / 2**20,
+        "RSS at 10x",
+        rss[10] / 2**20,
+        "MiB",
         "lower",
     )
 
@@ -149,23 +203,18 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
     for keypoints in coco.glob("annotations/person_keypoints_*.json"):
         keypoints.unlink()  # one annotation file per split for every tool
     annotations = sorted(coco.glob("annotations/instances_*.json"))
-    started = time.perf_counter()
-    store = convert("coco", coco, work / "coco-store", show_progress=False).store
-    ours = time.perf_counter() - started
-    boxes = store.manifest["counts"]["boxes"]
-
-    started = time.perf_counter()
-    for path in annotations:
-        payload = orjson.loads(path.read_bytes())
-        pl.DataFrame(payload["annotations"])
-    floor = time.perf_counter() - started
+    ours = best_of(3, lambda: convert("coco", coco, work / "coco-store", overwrite=True, show_progress=False))
+    boxes = Store.open(work / "coco-store").manifest["counts"]["boxes"]
+    floor = best_of(
+        3, lambda: [pl.DataFrame(orjson.loads(p.read_bytes())["annotations"]) for p in annotations]
+    )
 
     for path in annotations:  # the peers want images/<subset>/<file_name> to exist (they do not read them)
         folder = coco / "images" / path.stem.removeprefix("instances_")
         folder.mkdir(parents=True, exist_ok=True)
         for image in orjson.loads(path.read_bytes())["images"]:
             (folder / image["file_name"]).touch()
-    datumaro = sum(peer("datumaro", str(p), "coco_instances")["seconds"] for p in annotations)
+    datumaro = min(peer("datumaro", "coco_instances", *map(str, annotations))["seconds"] for _ in range(2))
 
     fiftyone = _fiftyone_coco(coco, annotations)
     record(
@@ -194,6 +243,12 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
         floor,
         "s",
         "lower",
+    )
+    record_process(
+        f"convert COCO person ({boxes:,} boxes)",
+        whole_process(cli("convert", "coco", str(coco), "--out", str(work / "cli"), "-q", "--overwrite")),
+        whole_process(peer_command("datumaro", "coco_instances", *map(str, annotations))),
+        "Datumaro coco_instances",
     )
 
 
@@ -251,6 +306,11 @@ def bench_build_memory(work: Path, scenes: int) -> None:
         console.print(
             f"  build x{factor}: {samples} samples in {seconds:.1f} s, peak RSS {rss / 2**20:.0f} MiB"
         )
+    in_process = build_in_process(work / "build-store-1", work / "build-in")
+    console.print(f"  build x1 in process: {in_process:.0f} samples/s (start-up excluded)")
+    console.print(
+        "  where a build's time goes: " + build_breakdown(work / "build-store-1", work / "build-profiled")
+    )
     (s1, t1, r1), (s10, t10, r10) = results[1], results[10]
     record(
         f"build SFT throughput ({s10:,} samples, 10x input)",
@@ -263,6 +323,63 @@ def bench_build_memory(work: Path, scenes: int) -> None:
     )
     record(
         "build SFT peak RSS, 10x input", "RSS at 1x", r1 / 2**20, "RSS at 10x", r10 / 2**20, "MiB", "lower"
+    )
+
+
+# Where build time goes, by the file (or built-in) a function lives in; the first match names it. The
+# time of anything else (built-ins, the standard library) goes to whatever called it.
+BUILD_PARTS = (
+    ("JSON", ("orjson",)),
+    ("hashing", ("hashlib", "sha256")),
+    ("resizing", ("smart_resize", "PIL/")),
+    ("sampling (store reads, clips)", ("build/samplers", "build/source.py", "build/draft.py", "polars")),
+    ("rendering (answers, templates)", ("omnipt_data/answers.py", "build/builder.py", "build/templates.py")),
+    ("writing", ("exporters.py", "_io.BufferedWriter")),
+)
+
+
+def build_in_process(store: Path, out: Path) -> float:
+    """Samples/s of a build in this process (imports and start-up excluded), best of three."""
+    from omnipt_data.build import BuildOptions, build
+
+    options = BuildOptions(stage="sft", stores=[store], out=out, tasks=["mot_step"], show_progress=False)
+    seconds = best_of(3, lambda: build(replace(options, overwrite=True)))
+    return json.loads((out / "manifest.json").read_text())["samples"] / seconds
+
+
+def build_breakdown(store: Path, out: Path) -> str:
+    """Profile a build of ``store`` in this process and share its time out over :data:`BUILD_PARTS`."""
+    import cProfile
+    import pstats
+
+    from omnipt_data.build import BuildOptions, build
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    build(BuildOptions(stage="sft", stores=[store], out=out, tasks=["mot_step"], show_progress=False))
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def parts(key: tuple, depth: int = 0) -> dict[str, float]:
+        where = f"{key[0]}:{key[2]}"
+        named = next((name for name, needles in BUILD_PARTS if any(n in where for n in needles)), None)
+        callers = stats[key][4] if key in stats else {}
+        if named or depth > 8 or not callers:
+            return {named or "other": 1.0}
+        total = sum(c[2] + 1e-9 for c in callers.values())
+        weights: dict[str, float] = {}
+        for caller, c in callers.items():
+            for part, w in parts(caller, depth + 1).items():
+                weights[part] = weights.get(part, 0.0) + w * (c[2] + 1e-9) / total
+        return weights
+
+    shares: dict[str, float] = {}
+    for key, (_, _, own, _, _) in stats.items():
+        for part, weight in parts(key).items():
+            shares[part] = shares.get(part, 0.0) + own * weight
+    total = sum(shares.values()) or 1.0
+    return ", ".join(
+        f"{part} {100 * t / total:.0f}%" for part, t in sorted(shares.items(), key=lambda kv: -kv[1])
     )
 
 
@@ -332,6 +449,36 @@ def bench_eval(work: Path, scenes: int) -> None:
         "s",
         "lower",
     )
+    ours_process = whole_process(
+        cli("eval", "--gt", str(gt_root), "--pred", str(pred), "--json", str(work / "eval.json"))
+    )
+    record_process(
+        "evaluate (HOTA+CLEAR+Identity)",
+        ours_process,
+        whole_process([sys.executable, "-c", TRACKEVAL_SCRIPT, str(work / "te")]),
+        "TrackEval called directly",
+    )
+    record_process(
+        "evaluate (CLEAR+Identity only for the peer)",
+        ours_process,
+        whole_process(peer_command("motmetrics", str(gt_root), str(pred))),
+        "py-motmetrics 1.4",
+    )
+
+
+# TrackEval as a user's script, on the folders _trackeval_direct lays out (for whole-process timings)
+TRACKEVAL_SCRIPT = """
+import sys, trackeval
+root = sys.argv[1]
+quiet = {"PRINT_CONFIG": False}
+evaluator = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
+    "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False, "PLOT_CURVES": False, "TIME_PROGRESS": False})
+dataset = trackeval.datasets.MotChallenge2DBox({"GT_FOLDER": root + "/gt",
+    "TRACKERS_FOLDER": root + "/trackers", "BENCHMARK": "SYN", "SPLIT_TO_EVAL": "train",
+    "TRACKERS_TO_EVAL": ["bench"], "PRINT_CONFIG": False})
+metrics = [trackeval.metrics.HOTA(quiet), trackeval.metrics.CLEAR(quiet), trackeval.metrics.Identity(quiet)]
+evaluator.evaluate([dataset], metrics)
+"""
 
 
 def _trackeval_direct(work: Path, gt_root: Path, pred: Path) -> dict[str, float]:

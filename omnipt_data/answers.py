@@ -285,7 +285,7 @@ def _scale_factors(from_size: Size, to_size: Size) -> tuple[float, float]:
 
 def _scale_one(box: BoxLike, sx: float, sy: float) -> BoxLike:
     if isinstance(box, Box):
-        return replace(box, x1=box.x1 * sx, y1=box.y1 * sy, x2=box.x2 * sx, y2=box.y2 * sy)
+        return Box(box.x1 * sx, box.y1 * sy, box.x2 * sx, box.y2 * sy, box.track_id, box.label)
     x1, y1, x2, y2 = box
     return (x1 * sx, y1 * sy, x2 * sx, y2 * sy)
 
@@ -297,7 +297,7 @@ def clip_box(box: Box, image_size: Size | None) -> Box:
         width, height = image_size
         x1, x2 = min(x1, width), min(x2, width)
         y1, y2 = min(y1, height), min(y2, height)
-    return replace(box, x1=x1, y1=y1, x2=max(x1, x2), y2=max(y1, y2))
+    return Box(x1, y1, max(x1, x2), max(y1, y2), box.track_id, box.label)  # not replace(): hot, and slow
 
 
 def clip_answer(answer: Answer, image_size: Size, *, drop_empty: bool = True) -> Answer:

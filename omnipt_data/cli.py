@@ -343,38 +343,64 @@ def demo(
     run_demo(out_dir, seed=seed, console=out, train=train, review=review)
 
 
-def _register_optional_commands() -> None:
-    from omnipt_data.evaluate.cli import eval_command
-    from omnipt_data.infer.cli import prelabel_command, track_command
-
-    app.command("track", help="Run the model as a tracker over sequences; MOTChallenge results.")(
-        track_command
-    )
-    app.command("prelabel", help="Pre-label a store or frames with the model into a predictions store.")(
-        prelabel_command
-    )
-    app.command("eval", help="Score tracker results: HOTA, CLEAR, Identity (TrackEval), CRTrack, captions.")(
-        eval_command
-    )
-    from omnipt_data.view.cli import view_command
-
-    app.command("view", help="Load a store, a build or predictions into FiftyOne; --launch opens the App.")(
-        view_command
-    )
-    from omnipt_data.audit.cli import audit_command
-
-    app.command("audit", help="Audit a store or a build: checks, audit.json and an HTML report with plots.")(
-        audit_command
-    )
-    from omnipt_data.train.cli import train_app
-
-    app.add_typer(train_app, name="train")
-    from omnipt_data.annotate.cli import review_app
-
-    app.add_typer(review_app, name="review")
+OPTIONAL_COMMANDS = ("track", "prelabel", "eval", "view", "audit", "train", "review")
 
 
-_register_optional_commands()
+def _register_optional_commands(only: str | None = None) -> None:
+    """Register the commands whose packages are heavy to import; ``only``: just that one of them."""
+
+    def wanted(*names: str) -> bool:
+        return only is None or only in names
+
+    if wanted("track", "prelabel"):
+        from omnipt_data.infer.cli import prelabel_command, track_command
+
+        app.command("track", help="Run the model as a tracker over sequences; MOTChallenge results.")(
+            track_command
+        )
+        app.command("prelabel", help="Pre-label a store or frames with the model into a predictions store.")(
+            prelabel_command
+        )
+    if wanted("eval"):
+        from omnipt_data.evaluate.cli import eval_command
+
+        app.command(
+            "eval", help="Score tracker results: HOTA, CLEAR, Identity (TrackEval), CRTrack, captions."
+        )(eval_command)
+    if wanted("view"):
+        from omnipt_data.view.cli import view_command
+
+        app.command(
+            "view", help="Load a store, a build or predictions into FiftyOne; --launch opens the App."
+        )(view_command)
+    if wanted("audit"):
+        from omnipt_data.audit.cli import audit_command
+
+        app.command(
+            "audit", help="Audit a store or a build: checks, audit.json and an HTML report with plots."
+        )(audit_command)
+    if wanted("train"):
+        from omnipt_data.train.cli import train_app
+
+        app.add_typer(train_app, name="train")
+    if wanted("review"):
+        from omnipt_data.annotate.cli import review_app
+
+        app.add_typer(review_app, name="review")
+
+
+def _command_run(argv: list[str]) -> str | None:
+    """The command this process runs as the command line (``omnipt-data NAME ...``), if it names one.
+
+    Only that command's package is then imported: the others' (TrackEval, SciPy, FiftyOne's loaders)
+    would add about a second to every start. Tests, ``--help`` and the like get every command.
+    """
+    core = {(info.name or info.callback.__name__).replace("_", "-") for info in app.registered_commands}
+    from_cli = len(argv) > 1 and Path(argv[0]).name in ("omnipt-data", "cli.py")
+    return argv[1] if from_cli and argv[1] in (*core, *OPTIONAL_COMMANDS) else None
+
+
+_register_optional_commands(only=_command_run(sys.argv))
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +12,7 @@ import polars as pl
 from omnipt_data.errors import OmniptError
 from omnipt_data.progress import progress_bar
 from omnipt_data.readers import Reader, ReadOptions, get_reader
-from omnipt_data.readers.base import Batch
+from omnipt_data.readers.base import Batch, Unit
 from omnipt_data.store import Store, write_store
 
 
@@ -18,6 +20,29 @@ from omnipt_data.store import Store, write_store
 class ConvertResult:
     store: Store
     skipped_rows: int
+
+
+def _read_ahead(
+    reader: Reader, source: Path, units: list[Unit], options: ReadOptions
+) -> Iterator[tuple[Batch | None, int]]:
+    """The reader's batches, each with the progress it completes, read one batch ahead in a thread.
+
+    Parsing (polars, file reads) mostly releases the GIL, so the next unit is read while this one is
+    checked and written; one thread keeps the reader's order (and the order of the problems it reports).
+    """
+
+    def batches() -> Iterator[tuple[Batch | None, int]]:
+        for unit in units:
+            for batch in reader.read_unit(source, unit, options):
+                yield batch, 0
+            yield None, unit.size or 1
+
+    stream = batches()
+    with ThreadPoolExecutor(1, "convert-reader") as pool:
+        ahead = pool.submit(next, stream, None)
+        while (item := ahead.result()) is not None:
+            ahead = pool.submit(next, stream, None)
+            yield item
 
 
 def convert(
@@ -59,10 +84,11 @@ def _convert(
         with progress_bar(
             f"convert {reader.name}", total=sum(u.size for u in units) or len(units), enabled=show_progress
         ) as advance:
-            for unit in units:
-                for batch in reader.read_unit(source, unit, options):
-                    writer.write_batch(with_video_flag(batch, getattr(reader, "videos", None)))
-                advance(unit.size or 1)
+            videos = getattr(reader, "videos", None)
+            for batch, done in _read_ahead(reader, source, units, options):
+                if batch is not None:
+                    writer.write_batch(with_video_flag(batch, videos))
+                advance(done)
         extra["problems"] = {"skipped_rows": problems.count, "examples": problems.summary()}
     return ConvertResult(Store.open(out), problems.count)
 

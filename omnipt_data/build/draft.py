@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -101,10 +102,19 @@ def target_boxes(boxes: pl.DataFrame) -> pl.DataFrame:
     return gt_boxes(boxes).filter(pl.col("category").is_in(PERSON_CATEGORIES))
 
 
-def to_boxes(rows: pl.DataFrame, ids: dict[int, int] | None = None) -> list[Box]:
-    """Answer boxes from store rows (sorted left to right); ``ids`` renumbers track ids."""
+BOX_COLUMNS = ("x1", "y1", "x2", "y2", "track_id")
+
+
+def boxes_of(rows: Iterable[tuple], ids: dict[int, int] | None = None) -> list[Box]:
+    """Answer boxes from ``(x1, y1, x2, y2, track_id)`` rows, sorted left to right; ``ids`` renumbers
+    track ids. Plain Python: samples hold a few boxes, where a polars call costs more than the work."""
     out = []
-    for x1, y1, x2, y2, track in rows.sort("x1", "y1").select("x1", "y1", "x2", "y2", "track_id").iter_rows():
+    for x1, y1, x2, y2, track in sorted(rows, key=lambda r: (r[0], r[1])):
         tid = None if track is None or ids is None else ids.get(track, track)
         out.append(Box(x1, y1, x2, y2, tid))
     return out
+
+
+def to_boxes(rows: pl.DataFrame, ids: dict[int, int] | None = None) -> list[Box]:
+    """Answer boxes from store rows (sorted left to right); ``ids`` renumbers track ids."""
+    return boxes_of(rows.select(BOX_COLUMNS).iter_rows(), ids)

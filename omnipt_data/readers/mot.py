@@ -168,9 +168,7 @@ def parse_mot_file(
         return _parse_slowly(path, 10 if ncols > 10 else 6, seq_length, problems, needs_id=needs_id)
     names = list(COLUMNS[:ncols])
     try:
-        frame = pl.read_csv(
-            path, has_header=False, new_columns=names, schema_overrides=dict.fromkeys(names, pl.Float64)
-        )
+        frame = pl.read_csv(path, has_header=False, schema=dict.fromkeys(names, pl.Float64))
     except (pl.exceptions.PolarsError, UnicodeDecodeError):
         return _parse_slowly(path, ncols, seq_length, problems, needs_id=needs_id)
     if frame.width != ncols or not _all_valid(frame, seq_length, needs_id=needs_id):
@@ -320,9 +318,10 @@ def mot_boxes(
     frame = pl.col("frame").cast(pl.Int64)
     # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row
     ordinal = pl.col("_row") - pl.col("_row").min().over("frame")
+    if not rows["frame"].is_sorted():  # files are usually in frame order already
+        rows = rows.sort("frame", maintain_order=True)
     return (
-        rows.sort("frame", maintain_order=True)
-        .with_row_index("_row")
+        rows.with_row_index("_row")
         .with_columns(pl.concat_str(pl.lit(seq_uid + "#"), frame.cast(pl.String)).alias("frame_uid"))
         .select(
             pl.concat_str(pl.col("frame_uid"), pl.lit(f"/{source}/"), ordinal.cast(pl.String)).alias(

@@ -7,7 +7,7 @@ uses. A clip is ``length`` frames taken every ``frame_step`` frames; clips start
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from random import Random
 from typing import Any
 
@@ -15,9 +15,11 @@ import polars as pl
 
 from omnipt_data.answers import Answer, Box
 from omnipt_data.build.draft import (
+    BOX_COLUMNS,
     Draft,
     Image,
     Turn,
+    boxes_of,
     gt_boxes,
     keep_negatives,
     negative_share,
@@ -28,42 +30,63 @@ from omnipt_data.build.source import BuildSource, draws_for
 from omnipt_data.interactions import words_of
 
 
-def _windows(frames: pl.DataFrame, params: dict[str, Any]) -> Iterator[pl.DataFrame]:
+def _spans(count: int, params: dict[str, Any]) -> Iterator[slice]:
+    """The clips of ``count`` frames: ``length`` frames every ``frame_step``, starting every ``stride``."""
     length = int(params.get("length", 8))
     stride = int(params.get("stride", length))
     step = int(params.get("frame_step", 1))
-    sized = frames.filter(pl.col("width").is_not_null() & pl.col("height").is_not_null())
     span = (length - 1) * step + 1
-    for start in range(0, sized.height - span + 1, stride):
-        yield sized.slice(start, span).gather_every(step)
+    for start in range(0, count - span + 1, stride):
+        yield slice(start, start + span, step)
+
+
+def _sized(frames: pl.DataFrame) -> pl.DataFrame:
+    return frames.filter(pl.col("width").is_not_null() & pl.col("height").is_not_null())
+
+
+def _windows(frames: pl.DataFrame, params: dict[str, Any]) -> Iterator[pl.DataFrame]:
+    sized = _sized(frames)
+    for span in _spans(sized.height, params):
+        yield sized.slice(span.start, span.stop - span.start).gather_every(span.step)
+
+
+def _by_frame(boxes: pl.DataFrame) -> dict[str, list[tuple]]:
+    """Frame uid -> its boxes as ``(x1, y1, x2, y2, track_id)`` rows, in store order.
+
+    Samples are built from these in plain Python: a sample holds a few boxes, and a polars call per
+    sample costs more than the work itself."""
+    by_frame: dict[str, list[tuple]] = {}
+    for uid, *box in boxes.select("frame_uid", *BOX_COLUMNS).iter_rows():
+        by_frame.setdefault(uid, []).append(tuple(box))
+    return by_frame
+
+
+def _renumber_rows(by_frame: dict[str, list[tuple]], frame_order: dict[str, int]) -> dict[int, int]:
+    """Track id -> 1..N by first appearance (clip position, then x, then y)."""
+    rows = [(position, box) for uid, position in frame_order.items() for box in by_frame.get(uid, ())]
+    rows.sort(key=lambda r: (r[0], r[1][0], r[1][1]))
+    return {tid: n for n, tid in enumerate(dict.fromkeys(box[4] for _, box in rows), start=1)}
 
 
 def _renumber(boxes: pl.DataFrame, frame_order: dict[str, int]) -> dict[int, int]:
-    """Track id -> 1..N by first appearance (clip position, then x)."""
-    first = (
-        boxes.with_columns(
-            pl.col("frame_uid").replace_strict(frame_order, return_dtype=pl.Int32).alias("pos")
-        )
-        .sort("pos", "x1", "y1")
-        .select("track_id")
-        .unique(maintain_order=True)
-    )
-    return {tid: n for n, tid in enumerate(first["track_id"].to_list(), start=1)}
+    return _renumber_rows(_by_frame(boxes), frame_order)
 
 
-def _clip_images(window: pl.DataFrame, view: str | None = None) -> list[Image]:
+def _clip_images(window: Iterable[dict[str, Any]], view: str | None = None) -> list[Image]:
     return [
         Image(r["abs_path"], (r["width"], r["height"]), {"n": n, "view": view or ""})
-        for n, r in enumerate(window.iter_rows(named=True), start=1)
+        for n, r in enumerate(window, start=1)
     ]
 
 
+def _frame_boxes_rows(
+    uids: list[str], by_frame: dict[str, list[tuple]], ids: dict[int, int]
+) -> dict[int, list[Box]]:
+    return {n: boxes_of(by_frame.get(uid, ()), ids) for n, uid in enumerate(uids, start=1)}
+
+
 def _frame_boxes(window: pl.DataFrame, boxes: pl.DataFrame, ids: dict[int, int]) -> dict[int, list[Box]]:
-    by_frame = boxes.partition_by("frame_uid", as_dict=True)
-    return {
-        n: to_boxes(by_frame.get((uid,), boxes.clear()), ids)
-        for n, uid in enumerate(window["frame_uid"].to_list(), start=1)
-    }
+    return _frame_boxes_rows(window["frame_uid"].to_list(), _by_frame(boxes), ids)
 
 
 def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]) -> Iterator[Draft]:
@@ -78,39 +101,39 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
     only_given = bool(params.get("only_given", False))
     turns_per_draft = int(params.get("turns", 1))
     for seq, frames, boxes in source.sequence_batches(draws_for("clip", params)):
-        tracked = target_boxes(boxes).filter(pl.col("track_id").is_not_null())
-        windows = list(_windows(frames, params))
+        by_frame = _by_frame(target_boxes(boxes).filter(pl.col("track_id").is_not_null()))
+        rows = _sized(frames).to_dicts()
+        windows = [rows[span] for span in _spans(len(rows), params)]
         drafts = []
         for first in range(0, len(windows) - turns_per_draft + 1, turns_per_draft):
             group = windows[first : first + turns_per_draft]
-            all_uids = pl.concat([w.select("frame_uid", "frame_index") for w in group]).unique(
-                maintain_order=True
-            )
-            order = {uid: k for k, uid in enumerate(all_uids["frame_uid"].to_list())}
-            in_group = tracked.filter(pl.col("frame_uid").is_in(list(order)))
-            ids = _renumber(in_group, order)
+            order: dict[str, int] = {}
+            for w in group:
+                for r in w:
+                    order.setdefault(r["frame_uid"], len(order))
+            ids = _renumber_rows(by_frame, order)
             turns = []
             for w in group:
-                per_frame = _frame_boxes(w, in_group, ids)
-                n_given = {"first": 1, "previous": w.height - 1, "none": 0}[given_mode]
+                per_frame = _frame_boxes_rows([r["frame_uid"] for r in w], by_frame, ids)
+                n_given = {"first": 1, "previous": len(w) - 1, "none": 0}[given_mode]
                 given = {n: per_frame[n] for n in range(1, n_given + 1)}
                 given_ids = {b.track_id for bs in given.values() for b in bs}
                 wanted = {
-                    "all": range(1, w.height + 1),
-                    "last": [w.height],
-                    "after_given": range(n_given + 1, w.height + 1),
+                    "all": range(1, len(w) + 1),
+                    "last": [len(w)],
+                    "after_given": range(n_given + 1, len(w) + 1),
                 }[answer_frames]
                 answer = {
                     n: [b for b in per_frame[n] if not only_given or b.track_id in given_ids] for n in wanted
                 }
                 context = {
-                    "n_frames": w.height,
+                    "n_frames": len(w),
                     "given": Answer.from_frames(given),
                     "given_frames": ", ".join(str(n) for n in given) or "none",
-                    "last_frame": w.height,
+                    "last_frame": len(w),
                 }
                 turns.append(Turn(_clip_images(w), context, Answer.from_frames(answer)))
-            key = f"{seq.uid}@{group[0]['frame_index'][0]}"
+            key = f"{seq.uid}@{group[0][0]['frame_index']}"
             drafts.append(Draft(key, seq.dataset, turns, {"sequence": seq.uid}))
         yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
@@ -156,7 +179,7 @@ def referring(
                     if w.height != len(indices):
                         break
                     per_view[seq.view] = w
-                    images += _clip_images(w, seq.view)
+                    images += _clip_images(w.iter_rows(named=True), seq.view)
                     uids += w["frame_uid"].to_list()
                 else:
                     key = f"{expr['expression_uid']}@{indices[0]}"
@@ -217,7 +240,7 @@ def semantic(
                     answer.interactions.setdefault(pair, []).append(words_of(r["name"]))
             answer.summary = summary[0] if summary and ids else None
             key = f"{seq.uid}@{window['frame_index'][0]}"
-            turn = Turn(_clip_images(window), {"n_frames": window.height}, answer)
+            turn = Turn(_clip_images(window.iter_rows(named=True)), {"n_frames": window.height}, answer)
             drafts.append(Draft(key, seq.dataset, [turn], {"sequence": seq.uid}))
         yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
 
