@@ -1,7 +1,7 @@
 """A tiny, randomly initialised Qwen2.5-VL checkpoint built offline, for tests and the CPU demo.
 
 ``build_tiny_qwen_vl`` writes a directory that the standard Hugging Face loaders read with no network:
-the model (about 1.08 M parameters, safetensors), a byte-level BPE tokenizer trained here on a small
+the model (safetensors; about 1.08 M parameters, or 5.4 M at ``size="small"``), a byte-level BPE tokenizer trained here on a small
 pedestrian-tracking corpus with the Qwen-VL special tokens, a Qwen2.5-VL-style chat template and the
 image processor settings. The weights are random: the model's outputs are meaningless but deterministic,
 which is what plumbing tests, benchmarks of the batching code and the CPU demo need.
@@ -154,7 +154,7 @@ def builtin_corpus() -> Iterator[str]:
 
 
 #: Model sizes: the width and depth of the language model and of the vision tower. ``tiny`` (about
-#: 1.08 M parameters) is for plumbing tests; ``small`` (about 6 M) is large enough to learn to draw
+#: 1.08 M parameters) is for plumbing tests; ``small`` (about 5.4 M) is large enough to learn to draw
 #: boxes on the synthetic world in minutes on a CPU (the training demo and the learnability benchmark).
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {"text_width": 128, "text_mlp": 256, "text_layers": 2, "vision_width": 64, "vision_depth": 2},

@@ -43,14 +43,15 @@ _CORPUS_ROWS = 400
 
 
 def demo_world(seed: int = 0) -> Any:
-    """Few people (about two in view), twice the default lens' size, nobody standing still (standing
-    people are ignore regions of MOT ground truth: drawn, but never in an answer). The last scene is the
+    """Few people (about two in view), drawn with twice the default lens, nobody standing still (standing
+    people are ignore regions of MOT ground truth: drawn, but never in an answer), on a ground shaded from
+    left to right (the vision tower's patches know only their relative positions). The last scene is the
     validation split."""
     from omnipt_data.synth import WorldConfig
 
     return WorldConfig(
         seed=seed,
-        scenes=13,
+        scenes=20,
         frames=32,
         views=1,
         people=2,
@@ -59,6 +60,7 @@ def demo_world(seed: int = 0) -> Any:
         static_fraction=0.0,
         plaza=8.0,
         zoom=2.0,
+        ground_ramp=1.0,
     )
 
 
