@@ -1,10 +1,11 @@
 """A tiny, randomly initialised Qwen2.5-VL checkpoint built offline, for tests and the CPU demo.
 
 ``build_tiny_qwen_vl`` writes a directory that the standard Hugging Face loaders read with no network:
-the model (safetensors; about 1.08 M parameters, or 5.4 M at ``size="small"``), a byte-level BPE tokenizer trained here on a small
-pedestrian-tracking corpus with the Qwen-VL special tokens, a Qwen2.5-VL-style chat template and the
-image processor settings. The weights are random: the model's outputs are meaningless but deterministic,
-which is what plumbing tests, benchmarks of the batching code and the CPU demo need.
+the model (safetensors; about 1.08 M parameters, or 5.4 M at ``size="small"``), a byte-level BPE
+tokenizer trained here on a small pedestrian-tracking corpus with the Qwen-VL special tokens, a
+Qwen2.5-VL-style chat template and the image processor settings. The weights are random: the model's
+outputs are meaningless but deterministic, which is what plumbing tests and benchmarks of the batching
+code need, and the starting point the CPU demo trains.
 
 Files written (the layout of the published Qwen2.5-VL checkpoints):
 
