@@ -77,7 +77,7 @@ class DemoBuild:
 _CLIPS = {"clip_track.length": DEMO_TRACK_LENGTH, "clip_track.stride": 1}
 DEMO_BUILDS: dict[str, DemoBuild] = {
     "format-rl": DemoBuild("format-rl", ["ground_all"], params={"frame_stride": 1}),
-    "mid": DemoBuild("mid", ["detect", "count"], params={"frame_stride": 1}),
+    "mid": DemoBuild("mid", ["detect"], params={"frame_stride": 1}),
     "sft": DemoBuild("sft", ["clip_track"], params=_CLIPS),
     "track-rl": DemoBuild("track-rl", ["clip_track"], params=_CLIPS),
     "probe": DemoBuild("format-rl", ["ground_all"], split="val", params={"frame_stride": 1}),
