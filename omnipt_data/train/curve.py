@@ -121,7 +121,8 @@ def draw_probe_frame(row: Row, answers: Sequence[tuple[str, str]], path: Path, *
             for box in boxes:
                 x1, y1, x2, y2 = (round(value) for value in box.corners)
                 draw.rectangle([left + x1, header + y1, left + x2, header + y2], outline=colour, width=width)
-        draw.text((left + 4, 2), f"{caption}: {len(predicted)} boxes (true: {len(truth)})", fill=(0, 0, 0))
+        label = f"{caption}: {len(predicted)} boxes (red), {len(truth)} true (green)"
+        draw.text((left + 4, 2), label, fill=(0, 0, 0))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
