@@ -9,6 +9,7 @@ configured). Each step prints what it did and where its output is.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,7 +112,12 @@ def run_demo(
         if review:
             steps.say("review push", "skipped: --no-train makes no predictions to review")
         return paths
-    from omnipt_data.train.demo import DEMO_MAX_PIXELS, run_training_demo
+    from omnipt_data.train.demo import (
+        DEMO_MAX_NEW_TOKENS,
+        DEMO_MAX_PIXELS,
+        DEMO_TRACK_LENGTH,
+        run_training_demo,
+    )
 
     result = run_training_demo(out / "train", seed=seed, console=console, show_progress=False)
     checkpoint = result.stages[-1].out
@@ -124,25 +130,32 @@ def run_demo(
     from omnipt_data.infer.run import ModelRunner, prelabel, run_track
     from omnipt_data.infer.tracker import PromptMaker
 
-    runner = ModelRunner.load(checkpoint, batch_size=8, max_new_tokens=192)
+    runner = ModelRunner.load(checkpoint, batch_size=8, max_new_tokens=DEMO_MAX_NEW_TOKENS)
     prompts = PromptMaker(max_pixels=DEMO_MAX_PIXELS)
     tracked = out / "track"
-    train_store = out / "train" / "stores" / "mot"
-    summary = run_track(runner, train_store, tracked, length=8, prompts=prompts, overwrite=True)
+    val_store = out / "train" / "stores" / "val"  # the held-out scene: never trained on
+    summary = run_track(runner, val_store, tracked, length=DEMO_TRACK_LENGTH, prompts=prompts, overwrite=True)
     steps.say(
         "track",
-        f"{summary['sequences']} sequences, {summary['boxes']} boxes, "
+        f"{summary['sequences']} validation sequences, {summary['boxes']} boxes, "
         f"{summary['unparsed']} unparsable answers -> {tracked}",
     )
-    result_eval = evaluate_store(train_store, tracked)
+    result_eval = evaluate_store(val_store, tracked)
     combined = result_eval.combined
     from omnipt_data.evaluate.report import write_json
 
     write_json(result_eval, out / "reports" / "eval.json")
+    from omnipt_data.train.curve import CURVE_PNG, PROBE_FRAME_PNG
+
+    schedule_out = checkpoint.parent
+    pictures = [name for name in (PROBE_FRAME_PNG, CURVE_PNG) if (schedule_out / name).is_file()]
+    for name in pictures:
+        shutil.copyfile(schedule_out / name, out / "reports" / name)
     steps.say(
         "eval",
         f"HOTA {combined['HOTA']:.3f}, MOTA {combined['MOTA']:.3f}, IDF1 {combined['IDF1']:.3f} "
-        f"(a 1 M-parameter model after minutes on a CPU) -> {out / 'reports' / 'eval.json'}",
+        f"(held-out scene, a small model after minutes on a CPU) -> {out / 'reports' / 'eval.json'}"
+        + (f", {' and '.join(pictures)} beside it" if pictures else ""),
     )
 
     clip = out / "new-clip" / "world"

@@ -342,17 +342,22 @@ def test_schedule_config_errors(tiny_model_dir, builds, tmp_path):
 def test_shipped_configs_load(tmp_path):
     from accelerate.commands.config.config_args import load_config_from_file
 
-    from omnipt_data.train.demo import DEMO_TASKS, configs_root
+    from omnipt_data.train.demo import DEMO_BUILDS, configs_root
 
-    tiny = load_schedule(configs_root() / "schedule.tiny.toml", root=tmp_path)
-    assert [(s.name, s.trainer) for s in tiny.stages] == [
-        ("format-rl", "sft"),
-        ("mid", "sft"),
-        ("sft", "sft"),
-        ("track-rl", "grpo"),
-    ]
-    assert tiny.model == tmp_path / "model" and tiny.probe is not None
-    assert {p.name for s in tiny.stages for p in s.data} == set(DEMO_TASKS)
+    # The demo's and the learnability benchmark's schedules: the four stages on the demo's builds, probed
+    # on the held-out validation frames and tracking the validation store.
+    for name in ("schedule.tiny.toml", "schedule.learn.toml"):
+        tiny = load_schedule(configs_root() / name, root=tmp_path)
+        assert [(s.name, s.trainer) for s in tiny.stages] == [
+            ("format-rl", "sft"),
+            ("mid", "sft"),
+            ("sft", "sft"),
+            ("track-rl", "grpo"),
+        ]
+        assert tiny.model == tmp_path / "model" and tiny.probe is not None
+        assert tiny.probe.data == tmp_path / "builds" / "probe"
+        assert tiny.probe.track == tmp_path / "stores" / "val" and tiny.probe.after_each_stage
+        assert {p.name for s in tiny.stages for p in s.data} | {"probe"} == set(DEMO_BUILDS)
     real = load_schedule(configs_root() / "schedule.qwen2.5-vl-7b.toml", root=tmp_path)
     assert [s.trainer for s in real.stages] == ["grpo", "sft", "sft", "grpo"]
     for name, kind in (("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"), ("deepspeed_zero3", "DEEPSPEED")):
@@ -361,6 +366,80 @@ def test_shipped_configs_load(tmp_path):
         ds_file = (config.deepspeed_config or {}).get("deepspeed_config_file")
         if ds_file:
             assert json.loads((configs_root().parent / ds_file).read_text())["bf16"] == {"enabled": "auto"}
+
+
+def test_schedule_tracks_and_draws_its_learning_curve(tiny_model_dir, small_world, builds, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from omnipt_data.rewards import load_solution
+    from omnipt_data.train.curve import CURVE_JSON, CURVE_PNG, PROBE_FRAME_PNG, TRUE_COLOUR
+    from omnipt_data.train.schedule import curve_points
+
+    _, world = small_world
+    val = convert("mot", world / "mot" / "val", tmp_path / "val", show_progress=False).store.path
+    config = tmp_path / "schedule.toml"
+    config.write_text(
+        f"""
+[schedule]
+model = "{tiny_model_dir}"
+out = "runs"
+
+[probe]
+data = "{builds["format-rl"]}"
+samples = 3
+max_new_tokens = 24
+track = "{val}"
+track_length = 3
+
+[[stage]]
+name = "format"
+trainer = "sft"
+data = "{builds["format-rl"]}"
+max_steps = 4
+lr = 3e-3
+batch_size = 4
+logging_steps = 1
+"""
+    )
+    schedule = load_schedule(config)
+    result = run_schedule(schedule, show_progress=False)
+    stage = result.stages[0]
+    assert result.before_hota is not None and stage.hota is not None
+    assert 0.0 <= result.before_hota <= 1.0 and 0.0 <= stage.hota <= 1.0
+    # The stage's checkpoint tracked both views of the validation scene, clip by clip.
+    tracked = json.loads((stage.out / "tracking" / "track.json").read_text())
+    assert tracked["sequences"] == 2 and tracked["generate_calls"] == 13  # 24 frames: 1 + 12 clips
+    assert {p.name for p in (stage.out / "tracking").glob("*.txt")} == {
+        "SYN-03_View1.txt",
+        "SYN-03_View2.txt",
+    }
+
+    runs = schedule.out
+    curve = json.loads((runs / CURVE_JSON).read_text())["points"]
+    assert [(p["stage"], p["steps"]) for p in curve] == [("base", 0), ("format", 4)]
+    assert curve[1]["exact_format"] == stage.probe.exact_format and curve[1]["hota"] == stage.hota
+    assert curve[0]["box_f1"] == result.before.box_f1 and curve[0]["hota"] == result.before_hota
+    assert Image.open(runs / CURVE_PNG).format == "PNG"
+
+    # The held-out frame, twice enlarged, before and after: the true boxes drawn in green on both panels.
+    picture = np.asarray(Image.open(runs / PROBE_FRAME_PNG).convert("RGB"))
+    assert picture.shape == (2 * 180 + 16, 2 * 2 * 320, 3)
+    rows = held_out_rows(open_build(builds["format-rl"]), 3)
+    truths = [load_solution(row["solution"]) for row in rows]
+    busiest = max(truths, key=lambda t: len(t.answer.boxes()))
+    x1, y1, x2, _ = busiest.answer.boxes()[0].corners
+    sx, sy = 2 * 320 / busiest.image_size[0], 2 * 180 / busiest.image_size[1]
+    for left in (0, 2 * 320):
+        edge = picture[
+            16 + round(y1 * sy) : 16 + round(y1 * sy) + 2, left + round(x1 * sx) + 1 : left + round(x2 * sx)
+        ]
+        assert (edge == TRUE_COLOUR).all(axis=-1).mean() > 0.5
+
+    # Run again: the stage is skipped and the HOTA of both checkpoints read back from their caches.
+    again = run_schedule(schedule, show_progress=False)
+    assert [s.status for s in again.stages] == ["skipped"]
+    assert curve_points(again) == curve_points(result)
 
 
 def test_sft_runs_unchanged_under_a_multi_process_launch(tiny_model_dir, builds, tmp_path):

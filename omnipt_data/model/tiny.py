@@ -1,10 +1,11 @@
 """A tiny, randomly initialised Qwen2.5-VL checkpoint built offline, for tests and the CPU demo.
 
 ``build_tiny_qwen_vl`` writes a directory that the standard Hugging Face loaders read with no network:
-the model (about 1.08 M parameters, safetensors), a byte-level BPE tokenizer trained here on a small
-pedestrian-tracking corpus with the Qwen-VL special tokens, a Qwen2.5-VL-style chat template and the
-image processor settings. The weights are random: the model's outputs are meaningless but deterministic,
-which is what plumbing tests, benchmarks of the batching code and the CPU demo need.
+the model (safetensors; about 1.08 M parameters, or 5.4 M at ``size="small"``), a byte-level BPE
+tokenizer trained here on a small pedestrian-tracking corpus with the Qwen-VL special tokens, a
+Qwen2.5-VL-style chat template and the image processor settings. The weights are random: the model's
+outputs are meaningless but deterministic, which is what plumbing tests and benchmarks of the batching
+code need, and the starting point the CPU demo trains.
 
 Files written (the layout of the published Qwen2.5-VL checkpoints):
 
@@ -153,60 +154,83 @@ def builtin_corpus() -> Iterator[str]:
         yield f"The person <id>{c % 30}</id> is at <bbox>{c},{d},{c + 24},{d + 60}</bbox> in View {a % 4}."
 
 
+#: Model sizes: the width and depth of the language model and of the vision tower. ``tiny`` (about
+#: 1.08 M parameters) is for plumbing tests; ``small`` (about 5.4 M) is large enough to learn to draw
+#: boxes on the synthetic world in minutes on a CPU (the training demo and the learnability benchmark).
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"text_width": 128, "text_mlp": 256, "text_layers": 2, "vision_width": 64, "vision_depth": 2},
+    "small": {"text_width": 256, "text_mlp": 768, "text_layers": 4, "vision_width": 128, "vision_depth": 4},
+}
+
+
 def build_tiny_qwen_vl(
     out_dir: Path,
     *,
     seed: int = 0,
     corpus: Iterable[str] | None = None,
     overwrite: bool = False,
+    size: str = "tiny",
 ) -> Path:
     """Write a complete tiny Qwen2.5-VL checkpoint to ``out_dir`` and return its path.
 
     The same ``seed`` (and corpus) gives byte-identical weight and tokenizer files. ``corpus`` lines are
-    added to the built-in tokenizer training text. The directory appears atomically; an existing one is an
-    error unless ``overwrite``.
+    added to the built-in tokenizer training text. ``size`` is one of :data:`SIZES`. The directory appears
+    atomically; an existing one is an error unless ``overwrite``.
     """
+    if size not in SIZES:
+        raise ValueError(f"unknown tiny model size {size!r} (known: {', '.join(SIZES)})")
     out_dir = Path(out_dir)
     lines = list(builtin_corpus())
     if corpus is not None:
         lines.extend(str(line) for line in corpus)
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         tokenizer = _build_tokenizer(lines)
-        model = _build_model(seed, used_vocab=len(tokenizer))
+        model = _build_model(seed, used_vocab=len(tokenizer), size=size)
         model.save_pretrained(tmp)
         _save_processor(tokenizer, tmp)
     return out_dir
 
 
-def tiny_config() -> Any:
-    """The tiny ``Qwen2_5_VLConfig``: text 128 wide, 2 layers, 4 heads (2 KV); vision 64 wide, depth 2."""
+def tiny_config(size: str = "tiny") -> Any:
+    """The ``Qwen2_5_VLConfig`` of one of :data:`SIZES`. ``tiny``: text 128 wide, 2 layers, 4 heads (2 KV);
+    vision 64 wide, depth 2. Every size keeps 4 heads (2 KV), the vision tower's last block attending to the
+    whole image and the multimodal rotary sections in Qwen2.5-VL's proportions (1:1.5:1.5 of half a head)."""
     from transformers import Qwen2_5_VLConfig
 
+    dims = SIZES[size]
+    heads = 4
+    half_head = dims["text_width"] // heads // 2
+    temporal = half_head // 4
+    spatial = (half_head - temporal) // 2
     text_config = {
         "vocab_size": VOCAB_SIZE,
-        "hidden_size": 128,
-        "intermediate_size": 256,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
+        "hidden_size": dims["text_width"],
+        "intermediate_size": dims["text_mlp"],
+        "num_hidden_layers": dims["text_layers"],
+        "num_attention_heads": heads,
         "num_key_value_heads": 2,
         "max_position_embeddings": MAX_LENGTH,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": [4, 6, 6]},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1_000_000.0,
+            "mrope_section": [temporal, spatial, half_head - temporal - spatial],
+        },
         "bos_token_id": TOKEN_IDS["<|endoftext|>"],
         "eos_token_id": TOKEN_IDS["<|im_end|>"],
         "pad_token_id": TOKEN_IDS["<|endoftext|>"],
         "tie_word_embeddings": False,
     }
     vision_config = {
-        "depth": 2,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_heads": 4,
-        "out_hidden_size": 128,
+        "depth": dims["vision_depth"],
+        "hidden_size": dims["vision_width"],
+        "intermediate_size": 2 * dims["vision_width"],
+        "num_heads": heads,
+        "out_hidden_size": dims["text_width"],
         "patch_size": 14,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
         "window_size": 112,
-        "fullatt_block_indexes": [1],
+        "fullatt_block_indexes": [dims["vision_depth"] - 1],
     }
     return Qwen2_5_VLConfig(
         text_config=text_config,
@@ -219,7 +243,7 @@ def tiny_config() -> Any:
     )
 
 
-def _build_model(seed: int, *, used_vocab: int = VOCAB_SIZE) -> Any:
+def _build_model(seed: int, *, used_vocab: int = VOCAB_SIZE, size: str = "tiny") -> Any:
     """Instantiate the tiny model in float32 with weights drawn from ``seed`` (global RNG untouched).
 
     Output rows for ids at or past ``used_vocab`` (ids the tokenizer does not have) are zeroed, so their
@@ -230,7 +254,7 @@ def _build_model(seed: int, *, used_vocab: int = VOCAB_SIZE) -> Any:
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
-    config = tiny_config()
+    config = tiny_config(size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2_5_VLForConditionalGeneration(config)

@@ -31,7 +31,14 @@ class RenderedFrames:
                 rows = boxes.select("frame", "depth", "track_id", "x", "y", "w", "h").iter_rows()
                 for frame, depth, *rest in rows:
                     per_frame.setdefault(frame, []).append((depth, *rest))
-                render_frames(scene, s, view, per_frame, root / scene.name / f"View{view}")
+                render_frames(
+                    scene,
+                    s,
+                    view,
+                    per_frame,
+                    root / scene.name / f"View{view}",
+                    ground_ramp=world.config.ground_ramp,
+                )
         return cls(world, root)
 
     @property

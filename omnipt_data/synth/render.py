@@ -13,7 +13,7 @@ SKIN = (224, 172, 140)
 JPEG_QUALITY = 88
 
 
-def _background(camera: Camera, scene_index: int) -> Image.Image:
+def _background(camera: Camera, scene_index: int, ramp: float = 0.0) -> Image.Image:
     height, width = camera.height, camera.width
     # Horizon: the image row of a ground point far ahead of the camera.
     ahead = camera.rotation[2] * np.array([1.0, 0.0, 1.0])
@@ -25,8 +25,12 @@ def _background(camera: Camera, scene_index: int) -> Image.Image:
     ground_tint = np.array([110 + 10 * (scene_index % 3), 110, 100], np.float32)
     ground = ground_tint * (0.8 + 0.3 * (y - horizon) / max(height - horizon, 1))
     rows = np.where(y < horizon, sky, ground)
-    image = np.broadcast_to(rows[:, None, :], (height, width, 3)).astype(np.uint8)
-    return Image.fromarray(np.ascontiguousarray(image))
+    image = np.broadcast_to(rows[:, None, :], (height, width, 3))
+    if ramp:
+        # Bluish on the left to reddish on the right: where a patch lies shows in its own pixels.
+        x = np.linspace(-0.5, 0.5, width, dtype=np.float32)[None, :, None]
+        image = image + ramp * x * np.array([90.0, 0.0, -90.0], np.float32)
+    return Image.fromarray(np.ascontiguousarray(np.clip(image, 0, 255).astype(np.uint8)))
 
 
 def _draw_person(
@@ -63,11 +67,14 @@ def render_frames(
     out_dir: Path,
     *,
     digits: int = 6,
+    ground_ramp: float = 0.0,
 ) -> None:
-    """Write ``<frame>.jpg`` for every frame of one view; ``frame_rows[f]`` = (depth, track, x, y, w, h)."""
+    """Write ``<frame>.jpg`` for every frame of one view; ``frame_rows[f]`` = (depth, track, x, y, w, h).
+
+    ``ground_ramp`` (0 to 1) tints the background from blue on the left to red on the right."""
     camera = scene.cameras[view - 1]
     people = {p.track_id: p for p in scene.people}
-    background = _background(camera, scene_index)
+    background = _background(camera, scene_index, ground_ramp)
     out_dir.mkdir(parents=True, exist_ok=True)
     for frame in range(1, scene.frames + 1):
         image = background.copy()

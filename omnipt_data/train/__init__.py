@@ -6,7 +6,8 @@
   that resume from their last checkpoint and end in a complete, loadable checkpoint folder;
 - :mod:`omnipt_data.train.probe`: format reward and box F1 of greedy generations on held-out samples;
 - :mod:`omnipt_data.train.schedule`: format RL -> mid-training -> SFT -> tracking RL from one TOML file;
-- :mod:`omnipt_data.train.demo`: the tiny offline model taught the answer format on the synthetic world.
+- :mod:`omnipt_data.train.curve`: tracking HOTA per stage, the learning curve and a held-out frame's picture;
+- :mod:`omnipt_data.train.demo`: the small offline model taught to detect and track on the synthetic world.
 
 Importing this package does not import torch, transformers or TRL.
 """

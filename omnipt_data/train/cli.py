@@ -233,7 +233,7 @@ def demo_command(
     seed: Seed = 0,
     quiet: Quiet = False,
 ) -> None:
-    """Teach the tiny offline model the answer format on the synthetic world (CPU, a few minutes)."""
+    """Teach the small offline model to detect and track on the synthetic world (CPU, a few minutes)."""
     from omnipt_data.train.demo import run_training_demo
 
     run_training_demo(out_dir, seed=seed, console=out, show_progress=not quiet)

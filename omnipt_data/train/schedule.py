@@ -12,6 +12,8 @@ file's folder)::
     samples = 16
     max_new_tokens = 256
     after_each_stage = true
+    track = "stores/val"                       # optional: a store whose sequences are tracked
+    track_length = 2                           # frames per tracker clip
 
     [defaults]                                 # any stage option, for every stage
     batch_size = 4
@@ -40,6 +42,12 @@ Each stage starts from the previous stage's checkpoint. Re-running the schedule 
 folder holds a finished run trained from the current base, resumes an interrupted stage from its last
 checkpoint, and trains again a finished stage whose base has been retrained since. The held-out probe
 samples' images are left out of every stage's training data.
+
+With ``[probe] track``, each probed checkpoint also tracks that store's sequences (prompted as the probe
+build renders its samples) and TrackEval's HOTA joins the probe. The schedule's ``out`` folder then holds
+the learning curve (``curve.json``, ``curve.png``: exact format, box F1 and HOTA before training and after
+each probed stage) and ``probe-frame.png``, a held-out frame with its true boxes and the answers before and
+after training.
 """
 
 from __future__ import annotations
@@ -57,9 +65,17 @@ from rich.table import Table
 
 from omnipt_data.errors import OmniptError
 from omnipt_data.store import write_json
+from omnipt_data.train.curve import (
+    PROBE_FRAME_PNG,
+    CurvePoint,
+    busiest_example,
+    draw_probe_frame,
+    tracking_hota,
+    write_curve,
+)
 from omnipt_data.train.data import Build, Row, images_of, open_build
 from omnipt_data.train.grpo import GRPOOptions, train_grpo
-from omnipt_data.train.probe import ProbeResult, probe
+from omnipt_data.train.probe import EXAMPLES_KEPT, ProbeResult, probe
 from omnipt_data.train.runner import (
     TrainOptions,
     base_finished_at,
@@ -74,6 +90,9 @@ from omnipt_data.train.sft import train_sft
 TRAINERS = ("sft", "grpo")
 SUMMARY = "schedule.json"
 BASE_PROBE = "probe-base.json"
+#: The tracking results of a probed checkpoint (in its folder; ``tracking-base`` for the base model), with
+#: their HOTA cached beside them (``tracking.json``).
+TRACKING_DIR = "tracking"
 #: Written into a stage's folder when it starts: which base it trains from.
 STAGE_BASE = "stage-base.json"
 #: Stage options the schedule sets itself.
@@ -106,6 +125,8 @@ class ProbeConfig:
     samples: int = 8
     max_new_tokens: int = 128
     after_each_stage: bool = True
+    track: Path | None = None
+    track_length: int = 2
 
 
 @dataclass
@@ -129,6 +150,7 @@ class StageOutcome:
     steps: int
     last_log: dict[str, Any] | None
     probe: ProbeResult | None
+    hota: float | None = None
 
 
 @dataclass
@@ -136,6 +158,7 @@ class ScheduleResult:
     before: ProbeResult | None
     stages: list[StageOutcome]
     seconds: float
+    before_hota: float | None = None
 
     @property
     def after(self) -> ProbeResult | None:
@@ -172,7 +195,12 @@ def load_schedule(path: Path, *, root: Path | None = None) -> ScheduleConfig:
     probe_config = None
     if "probe" in data:
         table = _table(path, data, "probe")
-        _only(path, "[probe]", table, {"data", "samples", "max_new_tokens", "after_each_stage"})
+        _only(
+            path,
+            "[probe]",
+            table,
+            {"data", "samples", "max_new_tokens", "after_each_stage", "track", "track_length"},
+        )
         if "data" not in table:
             raise OmniptError(f"{path}: [probe] needs data (an RL build)")
         probe_config = ProbeConfig(
@@ -182,7 +210,11 @@ def load_schedule(path: Path, *, root: Path | None = None) -> ScheduleConfig:
             after_each_stage=_typed(
                 path, "[probe] after_each_stage", table.get("after_each_stage", True), bool
             ),
+            track=where(table["track"], "[probe] track") if "track" in table else None,
+            track_length=_typed(path, "[probe] track_length", table.get("track_length", 2), int),
         )
+        if probe_config.track_length < 2:
+            raise OmniptError(f"{path}: [probe] track_length must be at least 2 (a clip spans 2 frames)")
     defaults = _table(path, data, "defaults") if "defaults" in data else {}
     raw_stages = data.get("stage")
     if not isinstance(raw_stages, list) or not raw_stages:
@@ -299,9 +331,10 @@ def run_schedule(
     config.out.mkdir(parents=True, exist_ok=True)
     probe_build, probe_rows = _probe_rows(config)
     held_out_images = images_of(probe_rows)
-    before = None
+    before = before_hota = None
     if probe_build is not None and state.is_main_process:
         before = _base_probe(config, probe_build, probe_rows, console)
+        before_hota = _hota(config, config.model, config.out / f"{TRACKING_DIR}-base", probe_build, console)
     state.wait_for_everyone()
 
     model = config.model
@@ -316,6 +349,7 @@ def run_schedule(
         if complete and read_record(out).get("base_finished_at") == base:
             say(f"{header}: finished earlier, skipped")
             outcomes.append(_outcome(stage, out, "skipped", read_record(out)))
+            _track_stage(config, outcomes[-1], probe_build, console)
             model = out
             continue
         stale = complete or (out.is_dir() and _started_from(out) != base)
@@ -341,13 +375,91 @@ def run_schedule(
         runner = train_grpo if stage.trainer == "grpo" else train_sft
         runner(options, console=console, callbacks=callbacks)
         outcomes.append(_outcome(stage, out, status, read_record(out)))
+        _track_stage(config, outcomes[-1], probe_build, console)
         model = out
-    result = ScheduleResult(before=before, stages=outcomes, seconds=time.perf_counter() - started)
+    result = ScheduleResult(
+        before=before, stages=outcomes, seconds=time.perf_counter() - started, before_hota=before_hota
+    )
     if state.is_main_process:
         write_json(config.out / SUMMARY, _summary(config, result))
+        if result.before is not None:
+            write_curve(curve_points(result), config.out, title=f"learning curve ({config.out.name})")
+            _draw_probe_frame(config, result, probe_rows)
         console.print(summary_table(result))
     state.wait_for_everyone()
     return result
+
+
+def curve_points(result: ScheduleResult) -> list[CurvePoint]:
+    """The base model's probe and each probed stage's, with the steps trained so far."""
+    before = result.before
+    points = [
+        CurvePoint(
+            "base",
+            0,
+            before.exact_format if before else None,
+            before.box_f1 if before else None,
+            result.before_hota,
+        )
+    ]
+    steps = 0
+    for stage in result.stages:
+        steps += stage.steps
+        if stage.probe is not None:
+            probed = stage.probe
+            points.append(CurvePoint(stage.name, steps, probed.exact_format, probed.box_f1, stage.hota))
+    return points
+
+
+def _draw_probe_frame(config: ScheduleConfig, result: ScheduleResult, rows: list[Row]) -> None:
+    """The held-out frame with the most people among those whose answers the probes keep."""
+    before, after = result.before, result.after
+    if before is None or after is None or not rows:
+        return
+    kept = min(len(before.examples), len(after.examples), EXAMPLES_KEPT, len(rows))
+    if kept == 0:
+        return
+    index = busiest_example(rows, kept)
+    answers = [("before training", before.examples[index]), ("after training", after.examples[index])]
+    draw_probe_frame(rows[index], answers, config.out / PROBE_FRAME_PNG)
+
+
+def _hota(config: ScheduleConfig, model: Path, out: Path, build: Build, console: Console) -> float | None:
+    """HOTA of ``model`` on ``[probe] track``, cached beside the results for an unchanged checkpoint."""
+    if config.probe is None or config.probe.track is None:
+        return None
+    key = {
+        "model": str(model),
+        "finished_at": base_finished_at(model),
+        "store": str(config.probe.track),
+        "length": config.probe.track_length,
+        "max_new_tokens": config.probe.max_new_tokens,
+    }
+    cache = out.with_name(f"{out.name}.json")
+    if cache.is_file():
+        cached = orjson.loads(cache.read_bytes())
+        if cached.get("key") == key:
+            console.print(f"  tracking {config.probe.track.name}: HOTA {cached['HOTA']:.3f} (cached)")
+            return float(cached["HOTA"])
+    hota = tracking_hota(
+        model,
+        config.probe.track,
+        out,
+        build,
+        length=config.probe.track_length,
+        max_new_tokens=config.probe.max_new_tokens,
+    )
+    write_json(cache, {"key": key, "HOTA": hota})
+    console.print(f"  tracking {config.probe.track.name}: HOTA {hota:.3f}")
+    return hota
+
+
+def _track_stage(
+    config: ScheduleConfig, outcome: StageOutcome, build: Build | None, console: Console
+) -> None:
+    """Track ``[probe] track`` with a stage's checkpoint when the stage was probed."""
+    if build is not None and outcome.probe is not None and process_state().is_main_process:
+        outcome.hota = _hota(config, outcome.out, outcome.out / TRACKING_DIR, build, console)
 
 
 def _stage_options(
@@ -432,13 +544,16 @@ def _outcome(stage: StageConfig, out: Path, status: str, record: dict[str, Any])
 def summary_table(result: ScheduleResult) -> Table:
     """Stages with their status, steps and probes, starting from the base model's probe."""
     table = Table(title=f"schedule ({result.seconds:.0f} s)")
-    for column in ("stage", "trainer", "status", "steps", "format reward", "exact format", "box F1"):
+    for column in ("stage", "trainer", "status", "steps", "format reward", "exact format", "box F1", "HOTA"):
         table.add_column(column)
-    rows: list[tuple[str, str, str, str, ProbeResult | None]] = [("base", "", "", "", result.before)]
-    rows += [(s.name, s.trainer, s.status, str(s.steps), s.probe) for s in result.stages]
-    for name, trainer, status, steps, probed in rows:
+    rows: list[tuple[str, str, str, str, ProbeResult | None, float | None]] = [
+        ("base", "", "", "", result.before, result.before_hota)
+    ]
+    rows += [(s.name, s.trainer, s.status, str(s.steps), s.probe, s.hota) for s in result.stages]
+    for name, trainer, status, steps, probed, hota in rows:
+        tracked = "" if hota is None else f"{hota:.3f}"
         if probed is None:
-            table.add_row(name, trainer, status, steps, "", "", "")
+            table.add_row(name, trainer, status, steps, "", "", "", tracked)
         else:
             table.add_row(
                 name,
@@ -448,6 +563,7 @@ def summary_table(result: ScheduleResult) -> Table:
                 f"{probed.format_reward:.3f}",
                 f"{probed.exact_format:.0%}",
                 f"{probed.box_f1:.3f}",
+                tracked,
             )
     return table
 
@@ -458,6 +574,7 @@ def _summary(config: ScheduleConfig, result: ScheduleResult) -> dict[str, Any]:
         "model": str(config.model),
         "seconds": round(result.seconds, 1),
         "probe_before": result.before.to_dict() if result.before else None,
+        "hota_before": result.before_hota,
         "stages": [
             {
                 "name": s.name,
@@ -466,6 +583,7 @@ def _summary(config: ScheduleConfig, result: ScheduleResult) -> dict[str, Any]:
                 "status": s.status,
                 "steps": s.steps,
                 "probe_after": s.probe.to_dict() if s.probe else None,
+                "hota_after": s.hota,
             }
             for s in result.stages
         ],
