@@ -76,30 +76,11 @@ SHAPES: dict[str, dict[str, dict[str, Any]]] = {
 
 def model_config(size: str) -> Any:
     """A ``Qwen2_5_VLConfig`` of ``size``'s shapes with the test tokenizer's special token ids."""
-    from transformers import Qwen2_5_VLConfig
+    from omnipt_data.model.tiny import qwen2_5_vl_config
 
-    from omnipt_data.model.tiny import MAX_LENGTH, TOKEN_IDS
-
-    text, vision = dict(SHAPES[size]["text"]), dict(SHAPES[size]["vision"])
-    mrope, tied = text.pop("mrope_section"), text.pop("tie_word_embeddings")
-    text |= {
-        "max_position_embeddings": MAX_LENGTH,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope},
-        "bos_token_id": TOKEN_IDS["<|endoftext|>"],
-        "eos_token_id": TOKEN_IDS["<|im_end|>"],
-        "pad_token_id": TOKEN_IDS["<|endoftext|>"],
-        "tie_word_embeddings": tied,
-    }
-    vision |= {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112}
-    return Qwen2_5_VLConfig(
-        text_config=text,
-        vision_config=vision,
-        image_token_id=TOKEN_IDS["<|image_pad|>"],
-        video_token_id=TOKEN_IDS["<|video_pad|>"],
-        vision_start_token_id=TOKEN_IDS["<|vision_start|>"],
-        vision_end_token_id=TOKEN_IDS["<|vision_end|>"],
-        tie_word_embeddings=tied,
-    )
+    text = dict(SHAPES[size]["text"])
+    tied = text.pop("tie_word_embeddings")
+    return qwen2_5_vl_config(text, SHAPES[size]["vision"], tied=tied)
 
 
 def random_model(

@@ -191,56 +191,66 @@ def build_tiny_qwen_vl(
     return out_dir
 
 
+def qwen2_5_vl_config(text: dict[str, Any], vision: dict[str, Any], *, tied: bool = False) -> Any:
+    """A ``Qwen2_5_VLConfig`` of the given text and vision shapes with what every model built here shares:
+    the local tokenizer's special token ids, Qwen2.5-VL's rotary and patch settings (``text`` holds
+    ``mrope_section``)."""
+    from transformers import Qwen2_5_VLConfig
+
+    text = dict(text)
+    mrope = text.pop("mrope_section")
+    text |= {
+        "max_position_embeddings": MAX_LENGTH,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1_000_000.0, "mrope_section": mrope},
+        "bos_token_id": TOKEN_IDS["<|endoftext|>"],
+        "eos_token_id": TOKEN_IDS["<|im_end|>"],
+        "pad_token_id": TOKEN_IDS["<|endoftext|>"],
+        "tie_word_embeddings": tied,
+    }
+    vision = dict(vision) | {
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 112,
+    }
+    return Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=TOKEN_IDS["<|image_pad|>"],
+        video_token_id=TOKEN_IDS["<|video_pad|>"],
+        vision_start_token_id=TOKEN_IDS["<|vision_start|>"],
+        vision_end_token_id=TOKEN_IDS["<|vision_end|>"],
+        tie_word_embeddings=tied,
+    )
+
+
 def tiny_config(size: str = "tiny") -> Any:
     """The ``Qwen2_5_VLConfig`` of one of :data:`SIZES`. ``tiny``: text 128 wide, 2 layers, 4 heads (2 KV);
     vision 64 wide, depth 2. Every size keeps 4 heads (2 KV), the vision tower's last block attending to the
     whole image and the multimodal rotary sections in Qwen2.5-VL's proportions (1:1.5:1.5 of half a head)."""
-    from transformers import Qwen2_5_VLConfig
-
     dims = SIZES[size]
     heads = 4
     half_head = dims["text_width"] // heads // 2
     temporal = half_head // 4
     spatial = (half_head - temporal) // 2
-    text_config = {
+    text = {
         "vocab_size": VOCAB_SIZE,
         "hidden_size": dims["text_width"],
         "intermediate_size": dims["text_mlp"],
         "num_hidden_layers": dims["text_layers"],
         "num_attention_heads": heads,
         "num_key_value_heads": 2,
-        "max_position_embeddings": MAX_LENGTH,
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": 1_000_000.0,
-            "mrope_section": [temporal, spatial, half_head - temporal - spatial],
-        },
-        "bos_token_id": TOKEN_IDS["<|endoftext|>"],
-        "eos_token_id": TOKEN_IDS["<|im_end|>"],
-        "pad_token_id": TOKEN_IDS["<|endoftext|>"],
-        "tie_word_embeddings": False,
+        "mrope_section": [temporal, spatial, half_head - temporal - spatial],
     }
-    vision_config = {
+    vision = {
         "depth": dims["vision_depth"],
         "hidden_size": dims["vision_width"],
         "intermediate_size": 2 * dims["vision_width"],
         "num_heads": heads,
         "out_hidden_size": dims["text_width"],
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-        "window_size": 112,
         "fullatt_block_indexes": [dims["vision_depth"] - 1],
     }
-    return Qwen2_5_VLConfig(
-        text_config=text_config,
-        vision_config=vision_config,
-        image_token_id=TOKEN_IDS["<|image_pad|>"],
-        video_token_id=TOKEN_IDS["<|video_pad|>"],
-        vision_start_token_id=TOKEN_IDS["<|vision_start|>"],
-        vision_end_token_id=TOKEN_IDS["<|vision_end|>"],
-        tie_word_embeddings=False,
-    )
+    return qwen2_5_vl_config(text, vision)
 
 
 def _build_model(seed: int, *, used_vocab: int = VOCAB_SIZE, size: str = "tiny") -> Any:
