@@ -272,7 +272,10 @@ class CocoReader:
         annotations = data["annotations"]
         columns = _index_columns(annotations)
         skipped_annotations: set[Any] = set()
-        if columns is None or not self._look_valid(annotations, columns, images, person_categories):
+        boxes = (
+            None if columns is None else self._valid_boxes(annotations, columns, images, person_categories)
+        )
+        if boxes is None:
             # only now walk the annotations one by one, to report each bad one where it is written
             found = self._report_annotations(
                 path, annotations, images, person_categories, skipped_images, options
@@ -297,44 +300,54 @@ class CocoReader:
                 person and id_ not in skipped_annotations and image_id not in skipped_images
                 for person, id_, image_id in zip(is_person, ids, image_ids, strict=True)
             ]
+        kept = list(compress(annotations, keep))
+        if boxes is None:
+            boxes = _box_array(kept)
+            assert boxes is not None  # every annotation left has passed the checks
+        elif keep is not is_person:
+            boxes = boxes[np.fromiter(compress(keep, is_person), bool)]
         return _Persons(
-            annotations=list(compress(annotations, keep)),
+            annotations=kept,
+            boxes=boxes,
             image_rows=list(map(images.__getitem__, compress(image_ids, keep))),
             category_ids=list(compress(category_ids, keep)),
             category_names=category_names,
         )
 
     @staticmethod
-    def _look_valid(
+    def _valid_boxes(
         annotations: list[Any],
         columns: tuple[list[Any], ...],
         images: dict[Any, int],
         person_categories: set[Any],
-    ) -> bool:
-        """What :meth:`_annotation_problem` checks, on whole columns: True when no annotation has a problem.
+    ) -> np.ndarray | None:
+        """What :meth:`_annotation_problem` checks, on whole columns: when no annotation has a problem, the
+        person boxes (see :func:`_box_array`), else None.
 
         The parser yields no NaN or infinity (orjson rejects them), so the types of the numbers say it all.
         """
         ids, image_ids, category_ids = columns
         if not {*map(type, chain(ids, image_ids, category_ids))} <= {int, str} or len(set(ids)) < len(ids):
-            return False
+            return None
         is_person = list(map(person_categories.__contains__, category_ids))
         if not all(map(images.__contains__, compress(image_ids, is_person))):
-            return False
+            return None
         persons = list(compress(annotations, is_person))
-        if _box_array(persons) is None:
-            return False
+        boxes = _box_array(persons)
+        if boxes is None:
+            return None
         try:
             if not {*map(methodcaller("get", "iscrowd", 0), persons)} <= {0, 1}:
-                return False
+                return None
         except TypeError:  # an unhashable value (a list, an object) is not 0 or 1 either
-            return False
+            return None
         keypoints = [k for k in map(methodcaller("get", "keypoints"), persons) if k is not None]
-        return (
+        valid = (
             {*map(type, keypoints)} <= {list}
             and not any(map((3).__rmod__, map(len, keypoints)))
             and {*map(type, chain.from_iterable(keypoints))} <= {int, float}
         )
+        return boxes if valid else None
 
     def _report_annotations(
         self,
@@ -434,9 +447,7 @@ class CocoReader:
             },
             schema=FRAME_COLUMNS,
         )
-        xywh = _box_array(annotations)
-        assert xywh is not None  # every kept annotation passed the checks
-        xywh = xywh[order]
+        xywh = persons.boxes[order]
         category_ids = persons.category_ids
         names = {c: persons.category_names[c] for c in set(category_ids)}
         class_ids = {c: c if isinstance(c, int) and -(2**15) <= c < 2**15 else None for c in names}
@@ -469,6 +480,7 @@ class _Persons:
     """The person annotations to read, in file order, with their images' places in ``images``."""
 
     annotations: list[dict[str, Any]]
+    boxes: np.ndarray  # their bbox rows x, y, w, h
     image_rows: list[int]
     category_ids: list[Any]
     category_names: dict[Any, str]
@@ -510,44 +522,31 @@ def _box_array(annotations: list[dict[str, Any]]) -> np.ndarray | None:
 
 
 def _extras(annotations: list[dict[str, Any]]) -> pl.Series:
-    """Each annotation less :data:`DROPPED_KEYS` as sorted-key JSON: the bytes orjson writes for that dict,
-    put together value column by value column, for the annotations of one key set at a time."""
-    shapes = list(map(tuple, annotations))
-    codes = {shape: k for k, shape in enumerate(dict.fromkeys(shapes))}
-    if len(codes) == 1:
-        return _extras_of_shape(annotations, next(iter(codes)))
-    code_of = np.fromiter(map(codes.__getitem__, shapes), np.int64, len(shapes))
-    parts = []
-    for shape, code in codes.items():
-        rows = np.flatnonzero(code_of == code)
-        members = [annotations[k] for k in rows.tolist()]
-        parts.append(pl.DataFrame({"row": rows, "extra": _extras_of_shape(members, shape)}))
-    if not parts:
-        return pl.Series("extra", [], pl.String)
-    return pl.concat(parts).sort("row")["extra"]
+    """Each annotation less :data:`DROPPED_KEYS` as sorted-key JSON, the bytes ``orjson.dumps`` writes for it.
+
+    The dropped keys are taken out of the annotations themselves (the parsed file is ours and read by now),
+    and the whole list is dumped at once with a marker string between the annotations, where the dump is
+    split: one dump per annotation is several times slower.
+    """
+    for key in DROPPED_KEYS:
+        list(map(methodcaller("pop", key, None), annotations))
+    marked = orjson.dumps(
+        [*chain.from_iterable(zip(annotations, repeat(_MARK)))], option=orjson.OPT_SORT_KEYS
+    )
+    inner = marked.decode()[1 : -len(f",{_MARK_JSON}]")] if annotations else ""
+    pieces = inner.split(f",{_MARK_JSON},") if annotations else []
+    if len(pieces) == len(annotations):
+        return pl.Series("extra", pieces, pl.String)
+    # an annotation that holds the marker string (in a list): the split is off, so one dump per annotation
+    return pl.Series(
+        "extra", [orjson.dumps(a, option=orjson.OPT_SORT_KEYS).decode() for a in annotations], pl.String
+    )
 
 
-def _extras_of_shape(annotations: list[dict[str, Any]], shape: tuple[str, ...]) -> pl.Series:
-    keys = sorted(set(shape).difference(DROPPED_KEYS))
-    if not keys:
-        return pl.Series("extra", ["{}"] * len(annotations), pl.String)
-    values = {
-        f"v{n}": pl.Series(
-            list(
-                map(
-                    orjson.dumps,
-                    map(itemgetter(key), annotations),
-                    repeat(None),
-                    repeat(orjson.OPT_SORT_KEYS),
-                )
-            )
-        ).cast(pl.String)
-        for n, key in enumerate(keys)
-    }
-    pieces = []
-    for n, key in enumerate(keys):
-        pieces += [pl.lit(("{" if n == 0 else ",") + orjson.dumps(key).decode() + ":"), pl.col(f"v{n}")]
-    return pl.DataFrame(values).select(extra=pl.concat_str([*pieces, pl.lit("}")]))["extra"]
+# orjson writes this string as "\u0000" (control characters are escaped), so that between two objects of a
+# dumped list it reads ',"\u0000",'
+_MARK = "\x00"
+_MARK_JSON = orjson.dumps(_MARK).decode()
 
 
 READER = CocoReader()
