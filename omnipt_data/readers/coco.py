@@ -272,10 +272,8 @@ class CocoReader:
         annotations = data["annotations"]
         columns = _index_columns(annotations)
         skipped_annotations: set[Any] = set()
-        boxes = (
-            None if columns is None else self._valid_boxes(annotations, columns, images, person_categories)
-        )
-        if boxes is None:
+        rows = None if columns is None else self._valid_rows(annotations, columns, images, person_categories)
+        if rows is None:
             # only now walk the annotations one by one, to report each bad one where it is written
             found = self._report_annotations(
                 path, annotations, images, person_categories, skipped_images, options
@@ -301,53 +299,37 @@ class CocoReader:
                 for person, id_, image_id in zip(is_person, ids, image_ids, strict=True)
             ]
         kept = list(compress(annotations, keep))
-        if boxes is None:
-            boxes = _box_array(kept)
-            assert boxes is not None  # every annotation left has passed the checks
+        if rows is None:
+            rows = _person_rows(kept)
+            assert rows is not None  # every annotation left has passed the checks
         elif keep is not is_person:
-            boxes = boxes[np.fromiter(compress(keep, is_person), bool)]
+            kept_persons = np.fromiter(compress(keep, is_person), bool)
+            rows = rows[0][kept_persons], rows[1][kept_persons]
         return _Persons(
             annotations=kept,
-            boxes=boxes,
+            boxes=rows[0],
+            ignore=rows[1],
             image_rows=list(map(images.__getitem__, compress(image_ids, keep))),
             category_ids=list(compress(category_ids, keep)),
             category_names=category_names,
         )
 
     @staticmethod
-    def _valid_boxes(
+    def _valid_rows(
         annotations: list[Any],
         columns: tuple[list[Any], ...],
         images: dict[Any, int],
         person_categories: set[Any],
-    ) -> np.ndarray | None:
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """What :meth:`_annotation_problem` checks, on whole columns: when no annotation has a problem, the
-        person boxes (see :func:`_box_array`), else None.
-
-        The parser yields no NaN or infinity (orjson rejects them), so the types of the numbers say it all.
-        """
+        boxes and ignore flags of the person annotations (see :func:`_person_rows`), else None."""
         ids, image_ids, category_ids = columns
         if not {*map(type, chain(ids, image_ids, category_ids))} <= {int, str} or len(set(ids)) < len(ids):
             return None
         is_person = list(map(person_categories.__contains__, category_ids))
         if not all(map(images.__contains__, compress(image_ids, is_person))):
             return None
-        persons = list(compress(annotations, is_person))
-        boxes = _box_array(persons)
-        if boxes is None:
-            return None
-        try:
-            if not {*map(methodcaller("get", "iscrowd", 0), persons)} <= {0, 1}:
-                return None
-        except TypeError:  # an unhashable value (a list, an object) is not 0 or 1 either
-            return None
-        keypoints = [k for k in map(methodcaller("get", "keypoints"), persons) if k is not None]
-        valid = (
-            {*map(type, keypoints)} <= {list}
-            and not any(map((3).__rmod__, map(len, keypoints)))
-            and {*map(type, chain.from_iterable(keypoints))} <= {int, float}
-        )
-        return boxes if valid else None
+        return _person_rows(list(compress(annotations, is_person)))
 
     def _report_annotations(
         self,
@@ -451,7 +433,6 @@ class CocoReader:
         category_ids = persons.category_ids
         names = {c: persons.category_names[c] for c in set(category_ids)}
         class_ids = {c: c if isinstance(c, int) and -(2**15) <= c < 2**15 else None for c in names}
-        crowds = np.array(list(map(methodcaller("get", "iscrowd", 0), annotations)), np.float64)
         gather = pl.Series(order)
         boxes = pl.DataFrame(
             {
@@ -467,7 +448,7 @@ class CocoReader:
                 "y1": xywh[:, 1],
                 "x2": xywh[:, 0] + xywh[:, 2],
                 "y2": xywh[:, 1] + xywh[:, 3],
-                "ignore": crowds[order] == 1,
+                "ignore": persons.ignore[order],
                 "extra": _extras(annotations).gather(gather),
             },
             schema=BOX_COLUMNS,
@@ -481,6 +462,7 @@ class _Persons:
 
     annotations: list[dict[str, Any]]
     boxes: np.ndarray  # their bbox rows x, y, w, h
+    ignore: np.ndarray  # iscrowd = 1
     image_rows: list[int]
     category_ids: list[Any]
     category_names: dict[Any, str]
@@ -506,6 +488,32 @@ def _index_columns(annotations: list[Any]) -> tuple[list[Any], list[Any], list[A
     except (KeyError, TypeError):  # a missing key, or an annotation that is not an object
         return None
     return ids, image_ids, category_ids
+
+
+def _person_rows(annotations: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The boxes (rows ``x, y, w, h``) and ignore flags (``iscrowd = 1``) of person annotations; None when a
+    ``bbox``, ``iscrowd`` or ``keypoints`` has a problem (as :meth:`CocoReader._annotation_problem` finds).
+
+    The parser yields no NaN or infinity (orjson rejects them), so the types of the numbers say it all.
+    """
+    boxes = _box_array(annotations)
+    crowds = list(map(methodcaller("get", "iscrowd", 0), annotations))
+    try:
+        if boxes is None or not {*crowds} <= {0, 1}:
+            return None
+    except TypeError:  # an unhashable value (a list, an object) is not 0 or 1 either
+        return None
+    keypoints = list(map(methodcaller("get", "keypoints"), annotations))
+    kinds = {*map(type, keypoints)}
+    if not kinds <= {list, type(None)}:
+        return None
+    if list in kinds:
+        lists = [*filter(None, keypoints)]  # empty lists hold no value to check
+        if any(map((3).__rmod__, map(len, lists))):  # not x, y, v triples
+            return None
+        if not {*map(type, chain.from_iterable(lists))} <= {int, float}:
+            return None
+    return boxes, np.array(crowds, np.float64) == 1
 
 
 def _box_array(annotations: list[dict[str, Any]]) -> np.ndarray | None:
