@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import orjson
 import polars as pl
 import pytest
 from conftest import SMALL_WORLD, TEST_DATA, check_malformed
@@ -276,6 +277,80 @@ def test_coco_person_subset_crowds_and_other_categories(tmp_path):
         ("pedestrian", 3.5, 4.0, 13.5, 24.0, False),
     ]
     assert json.loads(boxes["extra"][0]) == {"area": 9, "id": 2, "image_id": 7, "iscrowd": 1}
+
+
+def test_coco_rows_keep_every_annotation_field(tmp_path):
+    """Boxes follow the images' order, then the file's; `extra` is each annotation's own sorted-key JSON,
+    whatever keys it has; with both a `person` and a `pedestrian` category, the images of either are kept."""
+    marker = "\x00"  # the reader splits one dump of all annotations at this string's JSON
+    annotations = [
+        {
+            "id": 1,
+            "image_id": "b",
+            "category_id": 1,
+            "bbox": [1, 2, 3, 4],
+            "iscrowd": 0,
+            "segmentation": [[1, 2]],
+        },
+        {"id": 2, "image_id": 8, "category_id": 3, "bbox": [0.5, 0, 2, 2], "keypoints": [1, 2, 2], "é": None},
+        {"id": 3, "image_id": "b", "category_id": 3, "bbox": [0, 0, 0, 0], "iscrowd": True, "z": [marker, 1]},
+        {"id": 4, "image_id": 8, "category_id": 2, "bbox": "not read: a car"},
+        {
+            "id": "x",
+            "image_id": 8,
+            "category_id": 1,
+            "bbox": [5, 6, 7, 8],
+            "iscrowd": 1.0,
+            "a": {"y": 1, "b": 0.1},
+        },
+        {
+            "id": 6,
+            "image_id": 9,
+            "category_id": 1,
+            "bbox": [9, 9, 1e20, 1],
+            "segmentation": {"counts": "a\\b"},
+        },
+    ]
+    data = {
+        "images": [{"id": k, "file_name": f"{k}.jpg", "width": 64, "height": 48} for k in (8, "b", 9, 10)],
+        "annotations": annotations,
+        "categories": [
+            {"id": 1, "name": "person"},
+            {"id": 2, "name": "car"},
+            {"id": 3, "name": "pedestrian"},
+        ],
+    }
+    path = tmp_path / "instances_val.json"
+    path.write_text(json.dumps(data))
+    store = _convert("coco", path, tmp_path / "s")
+    frames = store.read("frames").sort("frame_index")
+    assert frames.select("frame_index", "image_path").rows() == [
+        (1, "val/8.jpg"),
+        (2, "val/b.jpg"),
+        (3, "val/9.jpg"),
+    ]
+    boxes = store.read("boxes").sort("box_uid")
+    order = [annotations[k] for k in (1, 4, 0, 2, 5)]  # image 8, then b, then 9; the file's order in each
+    assert boxes["box_uid"].to_list() == [
+        f"coco/val/val#{f}/gt/{k}" for f, k in ((1, 0), (1, 1), (2, 0), (2, 1), (3, 0))
+    ]
+    assert boxes.select("category", "class_id", "x1", "y1", "x2", "y2", "ignore").rows() == [
+        (
+            "person" if a["category_id"] == 1 else "pedestrian",
+            a["category_id"],
+            float(a["bbox"][0]),
+            float(a["bbox"][1]),
+            float(a["bbox"][0] + a["bbox"][2]),
+            float(a["bbox"][1] + a["bbox"][3]),
+            a.get("iscrowd", 0) == 1,
+        )
+        for a in order
+    ]
+    dropped = ("bbox", "category_id", "segmentation")
+    assert boxes["extra"].to_list() == [
+        orjson.dumps({k: v for k, v in a.items() if k not in dropped}, option=orjson.OPT_SORT_KEYS).decode()
+        for a in order
+    ]
 
 
 # --- Market-1501 and DukeMTMC-reID -------------------------------------------------------------------
