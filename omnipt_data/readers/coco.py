@@ -35,7 +35,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from operator import itemgetter, methodcaller
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -497,13 +497,13 @@ def _person_rows(annotations: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndar
     The parser yields no NaN or infinity (orjson rejects them), so the types of the numbers say it all.
     """
     boxes = _box_array(annotations)
-    crowds = list(map(methodcaller("get", "iscrowd", 0), annotations))
+    crowds = list(map(dict.get, annotations, repeat("iscrowd"), repeat(0)))
     try:
         if boxes is None or not {*crowds} <= {0, 1}:
             return None
     except TypeError:  # an unhashable value (a list, an object) is not 0 or 1 either
         return None
-    keypoints = list(map(methodcaller("get", "keypoints"), annotations))
+    keypoints = list(map(dict.get, annotations, repeat("keypoints")))
     kinds = {*map(type, keypoints)}
     if not kinds <= {list, type(None)}:
         return None
@@ -519,7 +519,10 @@ def _person_rows(annotations: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndar
 def _box_array(annotations: list[dict[str, Any]]) -> np.ndarray | None:
     """The ``bbox`` of each annotation as rows ``x, y, w, h``; None when one is not 4 finite numbers with a
     size of at least 0."""
-    boxes = list(map(methodcaller("get", "bbox"), annotations))
+    try:
+        boxes = list(map(itemgetter("bbox"), annotations))
+    except KeyError:
+        return None
     if not {*map(type, boxes)} <= {list} or not {*map(len, boxes)} <= {4}:
         return None
     values = list(chain.from_iterable(boxes))
@@ -537,7 +540,7 @@ def _extras(annotations: list[dict[str, Any]]) -> pl.Series:
     split: one dump per annotation is several times slower.
     """
     for key in DROPPED_KEYS:
-        list(map(methodcaller("pop", key, None), annotations))
+        list(map(dict.pop, annotations, repeat(key), repeat(None)))
     marked = orjson.dumps(
         [*chain.from_iterable(zip(annotations, repeat(_MARK)))], option=orjson.OPT_SORT_KEYS
     )
