@@ -11,17 +11,17 @@ person annotation of ``instances_<name>.json`` plus keypoints) so that no image 
 COCO-style files (any name) are read when passed directly.
 
 Only the ``person`` category is kept (a category named ``pedestrian`` too, as some COCO-style exports name
-it); images without a person annotation are left out. ``iscrowd = 1`` boxes are ignore
-regions. ``bbox`` ``[x, y, w, h]`` becomes the box, the category id its ``class_id``; the rest of the
-annotation (``id``, ``image_id``, ``area``, ``iscrowd``, ``keypoints`` as 17 x 3 values ``x, y, v``,
-``num_keypoints``, ...) rides in ``extra`` (sorted-key JSON), without ``segmentation`` (polygons and RLE
-masks are not kept). One sequence per file, named after it (``coco/train/train2017``); frames are numbered
-in the order of the file's ``images`` list; sizes come from the image records (``width``, ``height``).
+it); images without an annotation of either are left out. ``iscrowd = 1`` boxes are ignore regions.
+``bbox`` ``[x, y, w, h]`` becomes the box, the category id its ``class_id``; the rest of the annotation
+(``id``, ``image_id``, ``area``, ``iscrowd``, ``keypoints`` as 17 x 3 values ``x, y, v``, ``num_keypoints``,
+...) rides in ``extra`` (sorted-key JSON), without ``segmentation`` (polygons and RLE masks are not kept).
+One sequence per file, named after it (``coco/train/train2017``); frames are numbered in the order of the
+file's ``images`` list; sizes come from the image records (``width``, ``height``).
 
 The file is parsed once (a syntax error is reported with its line and column); the annotations are then
-checked and turned into rows column by column (a few hundred thousand boxes take a fraction of a second).
-Only when those checks find a problem are the annotations walked one by one, to report each bad one at
-the line and column where it is written (COCO files are often one long line: the column says where).
+checked and turned into rows a column at a time, with no Python loop per annotation. Only when those
+checks find a problem are the annotations walked one by one, to report each bad one at the line and
+column where it is written (COCO files are often one long line: the column says where).
 Images and annotations are matched by id as ``pycocotools.coco.COCO`` matches them (keys compared as
 Python values). ``--lenient`` leaves out the images of bad person annotations, and the whole file when it
 does not parse.
