@@ -19,7 +19,7 @@ One sequence per file, named after it (``coco/train/train2017``); frames are num
 file's ``images`` list; sizes come from the image records (``width``, ``height``).
 
 The file is parsed once (a syntax error is reported with its line and column); the annotations are then
-checked and turned into rows a column at a time, with no Python loop per annotation. Only when those
+checked and turned into rows a column at a time (no Python code runs per annotation). Only when those
 checks find a problem are the annotations walked one by one, to report each bad one at the line and
 column where it is written (COCO files are often one long line: the column says where).
 Images and annotations are matched by id as ``pycocotools.coco.COCO`` matches them (keys compared as
@@ -206,28 +206,28 @@ class CocoReader:
         labels = {"sequence_uid": seq_uid, "dataset": dataset, "split": split, "sequence": name}
         frames = frames.with_columns(**{key: pl.lit(value) for key, value in labels.items()})
         boxes = boxes.with_columns(source=pl.lit(SOURCE_GT))
-        # batches of BATCH_IMAGES frames; the sequence row comes before the last, partial one
+        sequence["length"] = [frames.height]
+        sequence_row = {"sequences": pl.DataFrame(sequence, schema_overrides={"length": pl.Int32})}
+        # batches of BATCH_IMAGES frames (and their boxes); the sequence row before a last, partial one
         full, rest = divmod(frames.height, BATCH_IMAGES)
         starts = np.searchsorted(box_frames, np.arange(full + 2) * BATCH_IMAGES + 1)
         for k in range(full + (rest > 0)):
             if k == full:
-                sequence["length"] = [frames.height]
-                yield {"sequences": pl.DataFrame(sequence, schema_overrides={"length": pl.Int32})}
+                yield sequence_row
             batch: Batch = {"frames": frames.slice(k * BATCH_IMAGES, BATCH_IMAGES)}
             if starts[k + 1] > starts[k]:
                 batch["boxes"] = boxes.slice(starts[k], starts[k + 1] - starts[k])
             yield batch
         if not rest:
-            sequence["length"] = [frames.height]
-            yield {"sequences": pl.DataFrame(sequence, schema_overrides={"length": pl.Int32})}
+            yield sequence_row
 
     def _checked_persons(
         self, path: Path, data: Any, folder: Path | None, options: ReadOptions
     ) -> _Persons | None:
         """Check the file and the person annotations we read.
 
-        Returns the annotations' columns with the images and annotations to leave out (lenient mode), or
-        None when the file is unusable.
+        Returns the person annotations to read (without those left out in lenient mode: bad ones and every
+        one on an image with a bad one), or None when the file is unusable.
         """
         problems = options.problems
         if not isinstance(data, dict):
