@@ -30,6 +30,7 @@ from omnipt_data.schema import PRIMARY_KEYS, SCHEMA_VERSION, TABLES, conform, em
 
 MANIFEST = "manifest.json"
 ROW_GROUP_ROWS = 65_536  # rows buffered per table: a conversion's memory beyond its largest unit
+CHECK_ROWS = 131_072  # rows of all tables checked together by the stream validator
 
 
 def table_path(store: Path, table: str) -> Path:
@@ -114,21 +115,37 @@ class StoreWriter:
         self.tracks: set[tuple] | None = set()
         self.persons: set[str | None] = set()
         self.datasets: set[str | None] = set()
+        self.unchecked: dict[str, list[pl.DataFrame]] = {}  # conformed rows not yet checked and counted
+        self.unchecked_rows = 0
 
     def write(self, table: str, df: pl.DataFrame) -> None:
         self.write_batch({table: df})
 
     def write_batch(self, batch: dict[str, pl.DataFrame]) -> None:
-        """Write tables that belong together (a reader's unit: its frames and their boxes, ...)."""
+        """Write tables that belong together (a reader's unit: its frames and their boxes, ...).
+
+        Each table's rows go to its row groups at once; the checks and counts run on several batches
+        together (up to :data:`CHECK_ROWS` rows), since their cost is mostly per query, not per row.
+        """
         unknown = [t for t in batch if t not in TABLES]
         if unknown:
             raise KeyError(f"unknown table {unknown[0]!r}")
         conformed = {t: conform(t, df) for t, df in batch.items() if df.height}
-        if conformed:
-            self.checks.add(conformed)
-            self._count(conformed)
         for table, df in conformed.items():
             self._writer(table).add(df)
+            self.unchecked.setdefault(table, []).append(df)
+            self.unchecked_rows += df.height
+        if self.unchecked_rows >= CHECK_ROWS:
+            self._check()
+
+    def _check(self) -> None:
+        """Check and count the rows written since the last call, as one batch."""
+        if not self.unchecked:
+            return
+        batch = {t: pl.concat(parts) if len(parts) > 1 else parts[0] for t, parts in self.unchecked.items()}
+        self.unchecked, self.unchecked_rows = {}, 0
+        self.checks.add(batch)
+        self._count(batch)
 
     def _count(self, batch: dict[str, pl.DataFrame]) -> None:
         for table in ("frames", "identities"):
@@ -136,11 +153,19 @@ class StoreWriter:
                 self.datasets.update(batch[table]["dataset"].unique().to_list())
         if "identities" in batch:
             self.persons.update(batch["identities"]["person_uid"].unique().to_list())
-        tracked = batch["boxes"].filter(pl.col("track_id").is_not_null()) if "boxes" in batch else None
-        if self.tracks is None or tracked is None or tracked.height == 0:
+        if self.tracks is None or "boxes" not in batch:
             return
-        frames = batch.get("frames", empty("frames")).select("frame_uid", scene_uid())
-        pairs = tracked.join(frames, on="frame_uid", how="left").select("scene_uid", "track_id").unique()
+        frames = batch.get("frames", empty("frames")).lazy().select("frame_uid", scene_uid())
+        pairs = (
+            batch["boxes"]
+            .lazy()
+            .select("frame_uid", "track_id")
+            .filter(pl.col("track_id").is_not_null())
+            .join(frames, on="frame_uid", how="left")
+            .select("scene_uid", "track_id")
+            .unique()
+            .collect()
+        )
         if pairs["scene_uid"].null_count():  # boxes whose frames are in another batch
             self.tracks = None
         else:
@@ -165,6 +190,7 @@ class StoreWriter:
     def close(self) -> dict[str, int]:
         """Flush every table (absent ones are written empty) and return row counts."""
         try:
+            self._check()
             for table in TABLES:
                 self._writer(table).close()
         finally:

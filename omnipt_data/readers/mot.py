@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
@@ -177,9 +178,7 @@ def parse_mot_file(
 
 
 def _all_valid(frame: pl.DataFrame, seq_length: int | None, *, needs_id: bool) -> bool:
-    if frame.null_count().sum_horizontal().item() > 0:
-        return False
-    numeric = pl.all_horizontal(pl.all().is_finite())
+    numeric = pl.all_horizontal(pl.all().is_finite())  # null (an empty field) fails too, below
     rules = [
         numeric,
         pl.col("frame") >= 1,
@@ -192,7 +191,7 @@ def _all_valid(frame: pl.DataFrame, seq_length: int | None, *, needs_id: bool) -
         rules.append(pl.col("id") >= 0)
     if seq_length is not None:
         rules.append(pl.col("frame") <= seq_length)
-    return bool(frame.select(pl.all_horizontal(rules).all()).item())
+    return bool(frame.select(pl.all_horizontal(rules).fill_null(False).all()).item())
 
 
 # --- discovery -------------------------------------------------------------------------------------
@@ -315,31 +314,36 @@ def mot_boxes(
         visibility = pl.lit(None, pl.Float32)
         ignore = (pl.col("conf") == 0) if is_gt else pl.lit(False)
         confidence = pl.lit(None, pl.Float32) if is_gt else pl.col("conf").cast(pl.Float32)
-    frame = pl.col("frame").cast(pl.Int64)
-    # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row
-    ordinal = pl.col("_row") - pl.col("_row").min().over("frame")
     if not rows["frame"].is_sorted():  # files are usually in frame order already
         rows = rows.sort("frame", maintain_order=True)
-    return (
-        rows.with_row_index("_row")
-        .with_columns(pl.concat_str(pl.lit(seq_uid + "#"), frame.cast(pl.String)).alias("frame_uid"))
-        .select(
-            pl.concat_str(pl.col("frame_uid"), pl.lit(f"/{source}/"), ordinal.cast(pl.String)).alias(
-                "box_uid"
-            ),
-            "frame_uid",
-            pl.when(pl.col("id") >= 0).then(pl.col("id").cast(pl.Int64)).alias("track_id"),
-            category.alias("category"),
-            class_id.alias("class_id"),
-            pl.col("x").alias("x1"),
-            pl.col("y").alias("y1"),
-            (pl.col("x") + pl.col("w")).alias("x2"),
-            (pl.col("y") + pl.col("h")).alias("y2"),
-            visibility.alias("visibility"),
-            confidence.alias("confidence"),
-            ignore.alias("ignore"),
-            pl.lit(source).alias("source"),
-        )
+    # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row, and
+    # each distinct frame's uid is formatted once, then repeated over its rows
+    frames = rows["frame"].to_numpy()
+    first = np.empty(frames.size, dtype=bool)
+    first[:1] = True
+    first[1:] = frames[1:] != frames[:-1]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    uids = pl.Series([frame_uid(seq_uid, int(f)) for f in frames[starts]], dtype=pl.String)
+    return rows.with_columns(
+        uids.gather(group).alias("frame_uid"),
+        pl.Series("_ordinal", np.arange(frames.size) - starts[group]),
+    ).select(
+        pl.concat_str(pl.col("frame_uid"), pl.lit(f"/{source}/"), pl.col("_ordinal").cast(pl.String)).alias(
+            "box_uid"
+        ),
+        "frame_uid",
+        pl.when(pl.col("id") >= 0).then(pl.col("id").cast(pl.Int64)).alias("track_id"),
+        category.alias("category"),
+        class_id.alias("class_id"),
+        pl.col("x").alias("x1"),
+        pl.col("y").alias("y1"),
+        (pl.col("x") + pl.col("w")).alias("x2"),
+        (pl.col("y") + pl.col("h")).alias("y2"),
+        visibility.alias("visibility"),
+        confidence.alias("confidence"),
+        ignore.alias("ignore"),
+        pl.lit(source).alias("source"),
     )
 
 
