@@ -30,7 +30,7 @@ from omnipt_data.schema import PRIMARY_KEYS, SCHEMA_VERSION, TABLES, conform, em
 
 MANIFEST = "manifest.json"
 ROW_GROUP_ROWS = 65_536  # rows buffered per table: a conversion's memory beyond its largest unit
-CHECK_ROWS = 131_072  # rows of all tables checked together by the stream validator
+CHECK_ROWS = 65_536  # rows of all tables checked together by the stream validator
 
 
 def table_path(store: Path, table: str) -> Path:
@@ -112,7 +112,8 @@ class StoreWriter:
     def __post_init__(self) -> None:
         self.checks = StreamValidator(self.directory / ".checks")
         # what summary_counts reads back, gathered on the way (None: a batch left it to the read-back)
-        self.tracks: set[tuple] | None = set()
+        # (scene, track) pairs as sorted distinct 64-bit hashes: 8 bytes a track, however many boxes
+        self.tracks: np.ndarray | None = np.empty(0, dtype=np.uint64)
         self.persons: set[str | None] = set()
         self.datasets: set[str | None] = set()
         self.unchecked: dict[str, list[pl.DataFrame]] = {}  # conformed rows not yet checked and counted
@@ -162,14 +163,17 @@ class StoreWriter:
             .select("frame_uid", "track_id")
             .filter(pl.col("track_id").is_not_null())
             .join(frames, on="frame_uid", how="left")
-            .select("scene_uid", "track_id")
+            .select(
+                pl.col("scene_uid").is_null().alias("orphan"),
+                pl.struct("scene_uid", "track_id").hash().alias("pair"),
+            )
             .unique()
             .collect()
         )
-        if pairs["scene_uid"].null_count():  # boxes whose frames are in another batch
+        if pairs["orphan"].any():  # boxes whose frames are in another batch
             self.tracks = None
         else:
-            self.tracks.update(pairs.iter_rows())
+            self.tracks = np.union1d(self.tracks, pairs["pair"].to_numpy())
 
     def summary(self, counts: dict[str, int]) -> dict[str, int] | None:
         """:func:`summary_counts` of the store written, from what passed through; None if unknown."""
@@ -177,7 +181,7 @@ class StoreWriter:
             return None
         return {
             **counts,
-            "tracks": len(self.tracks),
+            "tracks": self.tracks.size,
             "persons": len(self.persons),
             "datasets": len(self.datasets),
         }
