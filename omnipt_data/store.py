@@ -53,8 +53,9 @@ def file_sha256(path: Path) -> str:
 class _TableWriter:
     """Buffers one table's batches and appends them to its Parquet file as row groups.
 
-    Row groups are encoded and written by ``pool``'s single thread (pyarrow releases the GIL), so the
-    next batches are read while the previous one is written; at most one row group waits per table.
+    Row groups are concatenated, encoded and written by ``pool``'s single thread (polars and pyarrow
+    release the GIL), so the next batches are read while the previous one is written; at most one row
+    group waits per table.
     """
 
     def __init__(self, path: Path, table: str, pool: ThreadPoolExecutor):
@@ -65,6 +66,7 @@ class _TableWriter:
         self.pending_rows = 0
         self.rows = 0
         self.writer: pq.ParquetWriter | None = None
+        self.started = False  # a row group (or the empty file) was handed to the pool
         self.writing: Future | None = None
 
     def add(self, df: pl.DataFrame) -> None:
@@ -77,16 +79,21 @@ class _TableWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending and self.writer is not None:
+        if not self.pending and self.started:
             return
-        batch = pl.concat(self.pending) if self.pending else empty(self.table)
-        arrow = batch.to_arrow()
-        self.rows += batch.height
+        parts = self.pending
+        self.rows += self.pending_rows
         self.pending, self.pending_rows = [], 0
         self.wait()
+        self.started = True
+        self.writing = self.pool.submit(self._write, parts)
+
+    def _write(self, parts: list[pl.DataFrame]) -> None:
+        """Concatenate, convert and append one row group (in the pool's thread: the caller goes on)."""
+        arrow = (pl.concat(parts) if parts else empty(self.table)).to_arrow()
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, arrow.schema, compression="zstd", compression_level=1)
-        self.writing = self.pool.submit(self.writer.write_table, arrow)
+        self.writer.write_table(arrow)
 
     def wait(self) -> None:
         if self.writing is not None:
