@@ -92,7 +92,15 @@ class _TableWriter:
         """Concatenate, convert and append one row group (in the pool's thread: the caller goes on)."""
         arrow = (pl.concat(parts) if parts else empty(self.table)).to_arrow()
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, arrow.schema, compression="zstd", compression_level=1)
+            # a one-column key is unique: dictionary encoding would only be tried and dropped
+            key = PRIMARY_KEYS[self.table]
+            self.writer = pq.ParquetWriter(
+                self.path,
+                arrow.schema,
+                compression="zstd",
+                compression_level=1,
+                use_dictionary=[c for c in arrow.schema.names if len(key) > 1 or c != key[0]],
+            )
         self.writer.write_table(arrow)
 
     def wait(self) -> None:
