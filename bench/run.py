@@ -585,6 +585,52 @@ def bench_prelabel(work: Path, prompts_count: int) -> None:
         "frames/s",
         "higher",
     )
+    bench_prelabel_process(work, model_dir, prompts_count, device.type)
+
+
+def bench_prelabel_process(work: Path, model_dir: Path, sequences: int, device: str) -> None:
+    """``omnipt-data prelabel`` as a user runs it, batched (8) against one prompt per generate() call.
+
+    The tracker batches across sequences (a sequence's clips follow one another), so the input is
+    ``sequences`` two-frame sequences: a batch of single-frame prompts, then one of two-frame clips.
+    """
+    world, store = work / "prelabel-process-world", work / "prelabel-process-store"
+    omnipt(
+        "synth",
+        *("--out", str(world), "--scenes", str(sequences), "--frames", "2"),
+        *("--width", "224", "--height", "168", "--formats", "mot"),
+    )
+    omnipt("convert", "mot", str(world / "mot"), "--out", str(store), "-q")
+
+    def command(batch_size: int) -> list[str]:
+        return cli(
+            "prelabel",
+            *("--model", str(model_dir), "--input", str(store), "--out", str(work / "prelabel-out")),
+            *("--tasks", "tracks", "--length", "2", "--max-new-tokens", "32", "--device", device),
+            *("--batch-size", str(batch_size), "--overwrite"),
+        )
+
+    batched, single = whole_process(command(8)), whole_process(command(1))
+    bench = f"pre-label {2 * sequences} prompts ({device}, tiny model)"
+    mib = 2**20
+    record(
+        f"{bench}, whole process",
+        "prelabel --batch-size 8",
+        batched[0],
+        "--batch-size 1",
+        single[0],
+        "s",
+        "lower",
+    )
+    record(
+        f"{bench}, peak RSS",
+        "prelabel --batch-size 8",
+        batched[1] / mib,
+        "--batch-size 1",
+        single[1] / mib,
+        "MiB",
+        "lower",
+    )
 
 
 def main() -> None:

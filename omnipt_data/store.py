@@ -30,6 +30,7 @@ from omnipt_data.schema import PRIMARY_KEYS, SCHEMA_VERSION, TABLES, conform, em
 
 MANIFEST = "manifest.json"
 ROW_GROUP_ROWS = 65_536  # rows buffered per table: a conversion's memory beyond its largest unit
+CHECK_ROWS = 65_536  # rows of all tables checked together by the stream validator
 
 
 def table_path(store: Path, table: str) -> Path:
@@ -52,8 +53,9 @@ def file_sha256(path: Path) -> str:
 class _TableWriter:
     """Buffers one table's batches and appends them to its Parquet file as row groups.
 
-    Row groups are encoded and written by ``pool``'s single thread (pyarrow releases the GIL), so the
-    next batches are read while the previous one is written; at most one row group waits per table.
+    Row groups are concatenated, encoded and written by ``pool``'s single thread (polars and pyarrow
+    release the GIL), so the next batches are read while the previous one is written; at most one row
+    group waits per table.
     """
 
     def __init__(self, path: Path, table: str, pool: ThreadPoolExecutor):
@@ -64,6 +66,7 @@ class _TableWriter:
         self.pending_rows = 0
         self.rows = 0
         self.writer: pq.ParquetWriter | None = None
+        self.started = False  # a row group (or the empty file) was handed to the pool
         self.writing: Future | None = None
 
     def add(self, df: pl.DataFrame) -> None:
@@ -76,16 +79,29 @@ class _TableWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self.pending and self.writer is not None:
+        if not self.pending and self.started:
             return
-        batch = pl.concat(self.pending) if self.pending else empty(self.table)
-        arrow = batch.to_arrow()
-        self.rows += batch.height
+        parts = self.pending
+        self.rows += self.pending_rows
         self.pending, self.pending_rows = [], 0
         self.wait()
+        self.started = True
+        self.writing = self.pool.submit(self._write, parts)
+
+    def _write(self, parts: list[pl.DataFrame]) -> None:
+        """Concatenate, convert and append one row group (in the pool's thread: the caller goes on)."""
+        arrow = (pl.concat(parts) if parts else empty(self.table)).to_arrow()
         if self.writer is None:
-            self.writer = pq.ParquetWriter(self.path, arrow.schema, compression="zstd", compression_level=1)
-        self.writing = self.pool.submit(self.writer.write_table, arrow)
+            # a one-column key is unique: dictionary encoding would only be tried and dropped
+            key = PRIMARY_KEYS[self.table]
+            self.writer = pq.ParquetWriter(
+                self.path,
+                arrow.schema,
+                compression="zstd",
+                compression_level=1,
+                use_dictionary=[c for c in arrow.schema.names if len(key) > 1 or c != key[0]],
+            )
+        self.writer.write_table(arrow)
 
     def wait(self) -> None:
         if self.writing is not None:
@@ -111,24 +127,41 @@ class StoreWriter:
     def __post_init__(self) -> None:
         self.checks = StreamValidator(self.directory / ".checks")
         # what summary_counts reads back, gathered on the way (None: a batch left it to the read-back)
-        self.tracks: set[tuple] | None = set()
+        # (scene, track) pairs as sorted distinct 64-bit hashes: 8 bytes a track, however many boxes
+        self.tracks: np.ndarray | None = np.empty(0, dtype=np.uint64)
         self.persons: set[str | None] = set()
         self.datasets: set[str | None] = set()
+        self.unchecked: dict[str, list[pl.DataFrame]] = {}  # conformed rows not yet checked and counted
+        self.unchecked_rows = 0
 
     def write(self, table: str, df: pl.DataFrame) -> None:
         self.write_batch({table: df})
 
     def write_batch(self, batch: dict[str, pl.DataFrame]) -> None:
-        """Write tables that belong together (a reader's unit: its frames and their boxes, ...)."""
+        """Write tables that belong together (a reader's unit: its frames and their boxes, ...).
+
+        Each table's rows go to its row groups at once; the checks and counts run on several batches
+        together (up to :data:`CHECK_ROWS` rows), since their cost is mostly per query, not per row.
+        """
         unknown = [t for t in batch if t not in TABLES]
         if unknown:
             raise KeyError(f"unknown table {unknown[0]!r}")
         conformed = {t: conform(t, df) for t, df in batch.items() if df.height}
-        if conformed:
-            self.checks.add(conformed)
-            self._count(conformed)
         for table, df in conformed.items():
             self._writer(table).add(df)
+            self.unchecked.setdefault(table, []).append(df)
+            self.unchecked_rows += df.height
+        if self.unchecked_rows >= CHECK_ROWS:
+            self._check()
+
+    def _check(self) -> None:
+        """Check and count the rows written since the last call, as one batch."""
+        if not self.unchecked:
+            return
+        batch = {t: pl.concat(parts) if len(parts) > 1 else parts[0] for t, parts in self.unchecked.items()}
+        self.unchecked, self.unchecked_rows = {}, 0
+        self.checks.add(batch)
+        self._count(batch)
 
     def _count(self, batch: dict[str, pl.DataFrame]) -> None:
         for table in ("frames", "identities"):
@@ -136,15 +169,26 @@ class StoreWriter:
                 self.datasets.update(batch[table]["dataset"].unique().to_list())
         if "identities" in batch:
             self.persons.update(batch["identities"]["person_uid"].unique().to_list())
-        tracked = batch["boxes"].filter(pl.col("track_id").is_not_null()) if "boxes" in batch else None
-        if self.tracks is None or tracked is None or tracked.height == 0:
+        if self.tracks is None or "boxes" not in batch:
             return
-        frames = batch.get("frames", empty("frames")).select("frame_uid", scene_uid())
-        pairs = tracked.join(frames, on="frame_uid", how="left").select("scene_uid", "track_id").unique()
-        if pairs["scene_uid"].null_count():  # boxes whose frames are in another batch
+        frames = batch.get("frames", empty("frames")).lazy().select("frame_uid", scene_uid())
+        pairs = (
+            batch["boxes"]
+            .lazy()
+            .select("frame_uid", "track_id")
+            .filter(pl.col("track_id").is_not_null())
+            .join(frames, on="frame_uid", how="left")
+            .select(
+                pl.col("scene_uid").is_null().alias("orphan"),
+                pl.struct("scene_uid", "track_id").hash().alias("pair"),
+            )
+            .unique()
+            .collect()
+        )
+        if pairs["orphan"].any():  # boxes whose frames are in another batch
             self.tracks = None
         else:
-            self.tracks.update(pairs.iter_rows())
+            self.tracks = np.union1d(self.tracks, pairs["pair"].to_numpy())
 
     def summary(self, counts: dict[str, int]) -> dict[str, int] | None:
         """:func:`summary_counts` of the store written, from what passed through; None if unknown."""
@@ -152,7 +196,7 @@ class StoreWriter:
             return None
         return {
             **counts,
-            "tracks": len(self.tracks),
+            "tracks": self.tracks.size,
             "persons": len(self.persons),
             "datasets": len(self.datasets),
         }
@@ -165,6 +209,7 @@ class StoreWriter:
     def close(self) -> dict[str, int]:
         """Flush every table (absent ones are written empty) and return row counts."""
         try:
+            self._check()
             for table in TABLES:
                 self._writer(table).close()
         finally:

@@ -8,8 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from omnipt_data import store as store_module
 from omnipt_data.convert import convert
-from omnipt_data.store import TABLES, StoreWriter, summary_counts, validate
+from omnipt_data.store import CHECK_ROWS, TABLES, StoreWriter, summary_counts, validate
 
 
 def _defective(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
@@ -59,7 +60,9 @@ def _batches(tables: dict[str, pl.DataFrame], how: str) -> list[dict[str, pl.Dat
 
 
 @pytest.mark.parametrize("defects", [False, True])
-def test_the_report_written_with_a_store_equals_validate(small_world, fixtures, tmp_path: Path, defects):
+def test_the_report_written_with_a_store_equals_validate(
+    small_world, fixtures, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, defects: bool
+) -> None:
     _, world = small_world
     sources = [("mot", world / "mot"), ("mot", fixtures / "mot15"), ("crtrack", world / "crtrack")]
     if not defects:  # identities too
@@ -71,15 +74,22 @@ def test_the_report_written_with_a_store_equals_validate(small_world, fixtures, 
             assert store.manifest["counts"] == summary_counts(store.path)  # gathered while writing
             continue
         tables = _defective({t: store.read(t) for t in TABLES})
-        for how in ("whole", "per table", "per sequence"):
-            folder = tmp_path / f"{n}-{how}"
+        # each batch checked on its own (units larger than CHECK_ROWS), and small batches checked together
+        for how, check_rows in (
+            ("whole", 1),
+            ("per table", 1),
+            ("per sequence", 1),
+            ("per sequence", CHECK_ROWS),
+        ):
+            folder = tmp_path / f"{n}-{how}-{check_rows}"
             folder.mkdir()
+            monkeypatch.setattr(store_module, "CHECK_ROWS", check_rows)
             writer = StoreWriter(folder)
             for batch in _batches(tables, how):
                 writer.write_batch(batch)
             writer.close()
             streamed, scanned = writer.checks.finish(folder), validate(folder)
-            assert streamed.to_json() == scanned.to_json(), (fmt, how)
+            assert streamed.to_json() == scanned.to_json(), (fmt, how, check_rows)
             assert streamed.describe() == scanned.describe()
             planted = {
                 "duplicate boxes key",

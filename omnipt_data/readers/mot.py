@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError, Problems
@@ -177,22 +178,16 @@ def parse_mot_file(
 
 
 def _all_valid(frame: pl.DataFrame, seq_length: int | None, *, needs_id: bool) -> bool:
-    if frame.null_count().sum_horizontal().item() > 0:
+    values = frame.to_numpy()  # one float array: a null (an empty field) becomes NaN and fails below
+    if not np.isfinite(values).all():
         return False
-    numeric = pl.all_horizontal(pl.all().is_finite())
-    rules = [
-        numeric,
-        pl.col("frame") >= 1,
-        pl.col("frame") == pl.col("frame").floor(),
-        pl.col("id") == pl.col("id").floor(),
-        pl.col("w") >= 0,
-        pl.col("h") >= 0,
-    ]
+    frames, ids, widths, heights = values[:, 0], values[:, 1], values[:, 4], values[:, 5]
+    rules = [frames >= 1, frames == np.floor(frames), ids == np.floor(ids), widths >= 0, heights >= 0]
     if needs_id:
-        rules.append(pl.col("id") >= 0)
+        rules.append(ids >= 0)
     if seq_length is not None:
-        rules.append(pl.col("frame") <= seq_length)
-    return bool(frame.select(pl.all_horizontal(rules).all()).item())
+        rules.append(frames <= seq_length)
+    return all(rule.all() for rule in rules)
 
 
 # --- discovery -------------------------------------------------------------------------------------
@@ -315,31 +310,34 @@ def mot_boxes(
         visibility = pl.lit(None, pl.Float32)
         ignore = (pl.col("conf") == 0) if is_gt else pl.lit(False)
         confidence = pl.lit(None, pl.Float32) if is_gt else pl.col("conf").cast(pl.Float32)
-    frame = pl.col("frame").cast(pl.Int64)
-    # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row
-    ordinal = pl.col("_row") - pl.col("_row").min().over("frame")
     if not rows["frame"].is_sorted():  # files are usually in frame order already
         rows = rows.sort("frame", maintain_order=True)
-    return (
-        rows.with_row_index("_row")
-        .with_columns(pl.concat_str(pl.lit(seq_uid + "#"), frame.cast(pl.String)).alias("frame_uid"))
-        .select(
-            pl.concat_str(pl.col("frame_uid"), pl.lit(f"/{source}/"), ordinal.cast(pl.String)).alias(
-                "box_uid"
-            ),
-            "frame_uid",
-            pl.when(pl.col("id") >= 0).then(pl.col("id").cast(pl.Int64)).alias("track_id"),
-            category.alias("category"),
-            class_id.alias("class_id"),
-            pl.col("x").alias("x1"),
-            pl.col("y").alias("y1"),
-            (pl.col("x") + pl.col("w")).alias("x2"),
-            (pl.col("y") + pl.col("h")).alias("y2"),
-            visibility.alias("visibility"),
-            confidence.alias("confidence"),
-            ignore.alias("ignore"),
-            pl.lit(source).alias("source"),
-        )
+    # rows are sorted by frame: a box's ordinal in its frame is its row minus the frame's first row; each
+    # distinct frame uid and ordinal suffix is formatted once, then gathered for the rows
+    frames = rows["frame"].to_numpy()
+    first = np.empty(frames.size, dtype=bool)
+    first[:1] = True
+    first[1:] = frames[1:] != frames[:-1]
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1
+    ordinal = np.arange(frames.size) - starts[group]
+    uids = pl.Series([frame_uid(seq_uid, int(f)) for f in frames[starts]], dtype=pl.String).gather(group)
+    suffixes = [f"/{source}/{k}" for k in range(int(ordinal.max()) + 1 if ordinal.size else 0)]
+    box_uids = uids + pl.Series(suffixes, dtype=pl.String).gather(ordinal)
+    return rows.with_columns(box_uids.alias("box_uid"), uids.alias("frame_uid")).select(
+        "box_uid",
+        "frame_uid",
+        pl.when(pl.col("id") >= 0).then(pl.col("id").cast(pl.Int64)).alias("track_id"),
+        category.alias("category"),
+        class_id.alias("class_id"),
+        pl.col("x").alias("x1"),
+        pl.col("y").alias("y1"),
+        (pl.col("x") + pl.col("w")).alias("x2"),
+        (pl.col("y") + pl.col("h")).alias("y2"),
+        visibility.alias("visibility"),
+        confidence.alias("confidence"),
+        ignore.alias("ignore"),
+        pl.lit(source).alias("source"),
     )
 
 
