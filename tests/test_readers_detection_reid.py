@@ -195,7 +195,7 @@ def _coco_got(store: Store) -> pl.DataFrame:
 def test_coco_store_equals_the_world(small_world, tmp_path, capsys):
     world, out = small_world
     store = _convert("coco", out / "coco", tmp_path / "store")
-    assert capsys.readouterr().out == ""  # pycocotools' messages do not reach our output
+    assert capsys.readouterr().out == ""  # the reader prints nothing
     got = _coco_got(store)
     truth = _sampled_truth(world).sort("scene", "view", "frame", "track_id")
     assert got.height == truth.height == 47
