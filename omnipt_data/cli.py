@@ -422,7 +422,7 @@ def _is_the_process() -> bool:
     entry = sys.modules.get("__main__")
     spec = getattr(entry, "__spec__", None)
     return Path(getattr(entry, "__file__", None) or "").name == "omnipt-data" or (
-        spec is not None and spec.name == __name__
+        spec is not None and spec.name == "omnipt_data.cli"
     )
 
 
