@@ -42,6 +42,7 @@ def test_convert_help_lists_every_format_and_how_auto_decides() -> None:
     rows = panel_rows(result.output, "Formats")
     auto = rows.pop("auto")
     assert rows == {name: reader.description for name, reader in READERS.items()}
+    assert all(reader.name == name for name, reader in READERS.items())
     # how auto decides: what the readers look at, and their order
     assert "folder and file names" in auto and "the first that recognises it reads it" in auto
     assert auto.endswith(": " + ", ".join(SNIFF_ORDER))
@@ -58,7 +59,7 @@ def test_output_piped_to_a_file_is_not_folded_at_80_columns(tmp_path: Path) -> N
         return run.stdout.splitlines()
 
     piped("synth", "--out", str(deep / "world"), "--scenes", "1", "--frames", "4", "--no-render")
-    (wrote,) = piped("convert", "mot", str(deep / "world" / "mot"), "--out", str(deep / "store"), "-q")
+    (wrote,) = piped("convert", "mot", str(deep / "world" / "mot"), "--out", str(deep / "store"))
     assert wrote.startswith(f"wrote {deep / 'store'}: 1 sequences, 4 frames") and len(wrote) > 120
     info = piped("info", str(deep / "store"))
     assert f"store {deep / 'store'}" in info  # the table's title, whole

@@ -1,60 +1,62 @@
-"""The reader registry: one reader per native format, each in its own module."""
+"""The reader registry: one reader per native format, each in its own module.
+
+A reader's module is imported only when its format is used (``convert mot`` imports the MOT reader
+alone): importing every reader would add a good part of a second to each command's start.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from importlib import import_module
 from pathlib import Path
 
 from omnipt_data.errors import OmniptError
-from omnipt_data.readers import (
-    bensmot,
-    citypersons,
-    coco,
-    crowdhuman,
-    crtrack,
-    cuhk_pedes,
-    icfg_pedes,
-    market1501,
-    mot,
-    msmt17,
-    refer_kitti,
-    rstpreid,
-    synth_pedes,
-)
 from omnipt_data.readers.base import Reader, ReadOptions, Unit
 
-__all__ = ["READERS", "ReadOptions", "Reader", "Unit", "detect_format", "get_reader"]
+__all__ = ["READERS", "SNIFF_ORDER", "ReadOptions", "Reader", "Unit", "detect_format", "get_reader"]
 
-READERS: dict[str, Reader] = {r.name: r for r in (mot.READER, mot.RESULTS_READER, crowdhuman.READER)}
-READERS.update(
-    {
-        r.name: r
-        for r in (
-            citypersons.READER,
-            coco.READER,
-            market1501.MARKET_READER,
-            market1501.DUKE_READER,
-            msmt17.READER,
-        )
-    }
-)
+# Each format's reader, as (module under omnipt_data.readers, attribute), in the order `convert auto`
+# tries them: the most specific layouts first. Person text (told apart by file name, else by record keys)
+# and semantic MOT (BenSMOT); referring MOT (Refer-KITTI V2 first: it also wants "v2" in the folder name,
+# then CRTrack); detection and ReID layouts, recognised by their own folder and file names; MOT last.
+_LOCATIONS: dict[str, tuple[str, str]] = {
+    "synth-pedes": ("synth_pedes", "READER"),
+    "rstpreid": ("rstpreid", "READER"),
+    "icfg-pedes": ("icfg_pedes", "READER"),
+    "cuhk-pedes": ("cuhk_pedes", "READER"),
+    "bensmot": ("bensmot", "READER"),
+    "refer-kitti-v2": ("refer_kitti", "V2_READER"),
+    "refer-kitti": ("refer_kitti", "READER"),
+    "crtrack": ("crtrack", "READER"),
+    "crtrack-eval": ("crtrack", "EVAL_READER"),
+    "citypersons": ("citypersons", "READER"),
+    "coco": ("coco", "READER"),
+    "market1501": ("market1501", "MARKET_READER"),
+    "dukemtmc": ("market1501", "DUKE_READER"),
+    "msmt17": ("msmt17", "READER"),
+    "crowdhuman": ("crowdhuman", "READER"),
+    "mot": ("mot", "READER"),
+    "mot-results": ("mot", "RESULTS_READER"),
+}
 
-# `convert auto` tries the readers in this order: the most specific layouts first.
-SNIFF_ORDER: tuple[str, ...] = ("crowdhuman", "mot", "mot-results")
-# Detection and ReID layouts are recognised by their own folder and file names, before MOT folders.
-SNIFF_ORDER = ("citypersons", "coco", "market1501", "dukemtmc", "msmt17", *SNIFF_ORDER)
-# Referring MOT: Refer-KITTI (V2 first: it also wants "v2" in the folder name) and CRTrack, before MOT.
-READERS.update(
-    {r.name: r for r in (refer_kitti.READER, refer_kitti.V2_READER, crtrack.READER, crtrack.EVAL_READER)}
-)
-SNIFF_ORDER = ("refer-kitti-v2", "refer-kitti", "crtrack", "crtrack-eval", *SNIFF_ORDER)
-# Person text (told apart by file name, else by record keys) and semantic MOT (BenSMOT), before MOT.
-READERS.update(
-    {
-        r.name: r
-        for r in (cuhk_pedes.READER, icfg_pedes.READER, rstpreid.READER, synth_pedes.READER, bensmot.READER)
-    }
-)
-SNIFF_ORDER = ("synth-pedes", "rstpreid", "icfg-pedes", "cuhk-pedes", "bensmot", *SNIFF_ORDER)
+SNIFF_ORDER: tuple[str, ...] = tuple(_LOCATIONS)
+
+
+class _Readers(Mapping[str, Reader]):
+    """Format name -> reader; a reader's module is imported on first access to it."""
+
+    def __getitem__(self, name: str) -> Reader:
+        module, attribute = _LOCATIONS[name]
+        return getattr(import_module(f"{__name__}.{module}"), attribute)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_LOCATIONS)
+
+    def __len__(self) -> int:
+        return len(_LOCATIONS)
+
+
+READERS: Mapping[str, Reader] = _Readers()
 
 
 def get_reader(name: str) -> Reader:
