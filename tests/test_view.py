@@ -31,7 +31,8 @@ from omnipt_data.convert import convert
 from omnipt_data.errors import OmniptError
 from omnipt_data.readers import ReadOptions
 from omnipt_data.store import scene_uid
-from omnipt_data.view import import_fiftyone, load_build, load_path, load_store
+from omnipt_data.view.build_loader import load_build
+from omnipt_data.view.fiftyone_loader import import_fiftyone, load_path, load_store
 
 fiftyone_database = fiftyone_service.fiftyone_database  # the session fixture, used here
 

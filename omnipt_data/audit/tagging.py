@@ -52,7 +52,7 @@ def tag_findings_in_fiftyone(
     are left out). Earlier ``audit:*`` tags and views are removed first, so they say what this audit
     found. Returns the number of samples tagged per check.
     """
-    from omnipt_data.view import import_fiftyone
+    from omnipt_data.view.fiftyone_loader import import_fiftyone
 
     fo = import_fiftyone()
     from fiftyone import ViewField as F

@@ -40,10 +40,3 @@ the tags people added in the App survive) and adds the missing ones, so a load n
   results converted with ``mot-results`` (same ``--dataset``/``--split`` as the ground truth) have no
   images: load them under the ground truth's ``--name`` and they land on its frames.
 """
-
-from __future__ import annotations
-
-from omnipt_data.view.build_loader import load_build
-from omnipt_data.view.fiftyone_loader import LoadResult, import_fiftyone, load_path, load_store
-
-__all__ = ["LoadResult", "import_fiftyone", "load_build", "load_path", "load_store"]
