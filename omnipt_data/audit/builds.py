@@ -49,6 +49,17 @@ STAT_KEYS = ("min", "mean", "p50", "p95", "max", "over_context")
 SHARE_TOLERANCE = 0.05
 ANSWER_TOLERANCE = 0.15
 MIN_SAMPLES_FOR_SHARES = 10
+#: The per-task-and-dataset content table (the ``content_by_dataset`` rows as the report shows them).
+CONTENT_COLUMNS = (
+    "task",
+    "dataset",
+    "samples",
+    "empty",
+    "empty_share",
+    "negative_share",
+    "commonest_answer",
+    "commonest_share",
+)
 
 
 def is_build(path: Path) -> bool:
@@ -560,20 +571,7 @@ def content_by_dataset(ctx: BuildContext) -> pl.DataFrame:
                 f"({100 * share:.1f}%, template's negative share {100 * target:.0f}%){answers}",
             }
         )
-    return _frame(
-        rows,
-        [
-            "task",
-            "dataset",
-            "pair",
-            "samples",
-            "empty",
-            "empty_share",
-            "negative_share",
-            "commonest_answer",
-            "commonest_share",
-        ],
-    )
+    return _frame(rows, [*CONTENT_COLUMNS[:2], "pair", *CONTENT_COLUMNS[2:]])
 
 
 def empty_answers_only(ctx: BuildContext) -> pl.DataFrame:

@@ -13,6 +13,7 @@ import orjson
 
 from omnipt_data import __version__
 from omnipt_data.audit.base import BUILD, CheckResult
+from omnipt_data.audit.builds import CONTENT_COLUMNS, scan
 
 SHOWN_IN_HTML = 50
 SEVERITY_COLOURS = {"error": "#c0392b", "warning": "#d68910", "info": "#2e86c1"}
@@ -80,8 +81,6 @@ def _distribution(result: CheckResult | None, label: str, value: str, title: str
 
 
 def _token_plot(context: Any) -> str | None:
-    from omnipt_data.audit.builds import scan
-
     tokens = scan(context).tokens
     if not any(tokens.values()):
         return None
@@ -277,18 +276,6 @@ def _findings_table(result: CheckResult) -> str:
         else ""
     )
     return f"<table><tr>{head}</tr>{body}</table>{more}"
-
-
-CONTENT_COLUMNS = (
-    "task",
-    "dataset",
-    "samples",
-    "empty",
-    "empty_share",
-    "negative_share",
-    "commonest_answer",
-    "commonest_share",
-)
 
 
 def _content_table(results: list[CheckResult]) -> str:
