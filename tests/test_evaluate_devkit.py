@@ -8,27 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tud_campus import DEVKIT_COUNTS, DEVKIT_PERCENT, TUD
 from typer.testing import CliRunner
 
 from omnipt_data.cli import app
 from omnipt_data.evaluate import COMBINED, evaluate_mot, evaluate_sequences
 from omnipt_data.evaluate.devkit import clear_mot, evaluate_devkit, id_measures, prepare
-
-TUD = Path(__file__).resolve().parent / "data" / "real" / "mot15" / "TUD-Campus"
-# MOTChallenge devkit (evaluateTracking, MOT15) on the demo result for TUD-Campus, as its readme prints it:
-#  IDF1  IDP  IDR| Rcll  Prcn   FAR| GT  MT  PT  ML|   FP    FN  IDs   FM| MOTA  MOTP MOTAL
-#  55.8 73.0 45.1| 58.2  94.1  0.18|  8   1   6   1|   13   150    7    7| 52.6  72.3  54.3
-DEVKIT_TABLE = {
-    "IDF1": 55.8,
-    "IDP": 73.0,
-    "IDR": 45.1,
-    "CLR_Re": 58.2,
-    "CLR_Pr": 94.1,
-    "MOTA": 52.6,
-    "MOTP": 72.3,
-    "MOTAL": 54.3,
-}
-DEVKIT_COUNTS = {"GT_IDs": 8, "MT": 1, "PT": 6, "ML": 1, "CLR_FP": 13, "CLR_FN": 150, "IDSW": 7, "Frag": 7}
 
 
 def boxes(*rows: tuple[int, int, float]) -> np.ndarray:
@@ -48,7 +33,7 @@ def test_tud_campus_equals_the_devkit_table(tmp_path: Path) -> None:
     assert run.exit_code == 0, run.output
     assert "MOTChallenge MATLAB devkit" in run.output
     row = json.loads(out.read_text())["TUD-Campus"]
-    for metric, percent in DEVKIT_TABLE.items():
+    for metric, percent in DEVKIT_PERCENT.items():
         assert round(100 * row[metric], 1) == percent, metric
     for metric, count in DEVKIT_COUNTS.items():
         assert row[metric] == count, metric
