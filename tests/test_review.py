@@ -663,6 +663,24 @@ def test_review_errors_are_one_line(
     )
     assert "at least 3 characters" in fails("review", "push", pred, "--project", "ab")
 
+    # A second server on the first one's port is refused before it starts (it would otherwise answer
+    # /health with the other server's voice while its own start-up runs).
+    from labelstudio_service import SCRIPT
+
+    port = service.url.rsplit(":", 1)[1]
+    second = tmp_path / "second-server"
+    account = {"LABEL_STUDIO_USERNAME": "b@omnipt.test", "LABEL_STUDIO_PASSWORD": "x" * 12}
+    refused = subprocess.run(
+        [str(SCRIPT), "start", "--port", port, "--data-dir", str(second)],
+        env={**os.environ, **account, "LABEL_STUDIO_USER_TOKEN": "1" * 40},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0
+    assert f"port {port} on 127.0.0.1 is in use" in refused.stderr
+    assert not (second / "label-studio.pid").exists()
+
 
 def test_video_keyframes_keep_gaps_and_rotated_boxes_become_their_bounds() -> None:
     """No server: the keyframes written for a track with a gap read back as exactly its boxes."""

@@ -107,10 +107,16 @@ def start_local_server(
             "LABEL_STUDIO_PASSWORD": str(login["password"]),
             "LABEL_STUDIO_USER_TOKEN": str(login["api_key"]),
         }
-        start = ["start", "--host", HOST, "--port", str(login["port"]), "--data-dir", str(data_dir)]
-        start += ["--document-root", str(document_root), "--timeout", str(int(timeout))]
-        if _script(*start, env=env, timeout=1800 + timeout) != 0:
-            raise OmniptError(f"Label Studio did not start; see {data_dir / 'label-studio.log'}")
+        for attempt in range(2):
+            start = ["start", "--host", HOST, "--port", str(login["port"]), "--data-dir", str(data_dir)]
+            start += ["--document-root", str(document_root), "--timeout", str(int(timeout))]
+            if _script(*start, env=env, timeout=1800 + timeout) == 0:
+                break
+            if attempt or _port_free(int(login["port"])):
+                raise OmniptError(f"Label Studio did not start; see {data_dir / 'label-studio.log'}")
+            # Another server bound the port while this one started (it binds after its migrations).
+            login["port"] = _free_port()
+            _save_login(login_path, login)
     return LocalServer(
         url=f"http://{HOST}:{login['port']}",
         email=str(login["email"]),
