@@ -17,6 +17,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import fiftyone_service
 import numpy as np
 import polars as pl
 import pytest
@@ -35,6 +36,7 @@ from omnipt_data.synth.defects import DEFECT_KINDS, PER_KIND
 from omnipt_data.synth.expressions import view_expressions, visible_people
 
 runner = CliRunner()
+fiftyone_database = fiftyone_service.fiftyone_database  # the session fixture, used here
 
 # The audit check that finds each planted defect kind.
 FOUND_BY = {
@@ -392,7 +394,7 @@ FIFTYONE_SCRIPT = textwrap.dedent(
 
     store, report = Store.open(sys.argv[1]), sys.argv[2]
     frames = store.read("frames")
-    dataset = fo.Dataset(default_dataset_name(store.path, "store"))
+    dataset = fo.Dataset(default_dataset_name(store.path, "store"), overwrite=True)
     dataset.add_samples(
         fo.Sample(filepath=str(store.image_path(d, p)), frame_uid=uid)
         for uid, d, p in frames.select("frame_uid", "dataset", "image_path").iter_rows()
@@ -409,16 +411,10 @@ FIFTYONE_SCRIPT = textwrap.dedent(
 )
 
 
-def test_findings_tag_frames_in_a_real_fiftyone_dataset(defect_world, tmp_path):
-    pytest.importorskip("fiftyone")
+def test_findings_tag_frames_in_a_real_fiftyone_dataset(fiftyone_database, defect_world, tmp_path):
     store = convert("mot", defect_world / "mot", tmp_path / "store", show_progress=False).store
-    env = {
-        **os.environ,
-        "FIFTYONE_DATABASE_DIR": str(tmp_path / "fiftyone-db"),
-        "FIFTYONE_DO_NOT_TRACK": "true",
-        "FIFTYONE_DATABASE_VALIDATION": "false",
-    }
-    env.pop("FIFTYONE_DATABASE_URI", None)
+    # The suite's own database: FiftyOne's service would attach to any FiftyOne database running here.
+    env = {**os.environ, **fiftyone_database.environment()}
     run = subprocess.run(
         [sys.executable, "-c", FIFTYONE_SCRIPT, str(store.path), str(tmp_path / "report")],
         capture_output=True,
