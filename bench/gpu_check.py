@@ -192,14 +192,14 @@ def check_prelabel(model: Any, processor: Any, prompts: list[Any], batch: int, n
 
 def training_batch(processor: Any, prompts: list[Any], device: str) -> dict[str, Any]:
     """Prompts with an answer appended, tokenised with their images; labels are the input ids."""
-    from omnipt_data.model.loading import _images_of
+    from omnipt_data.model.loading import prompt_images
 
     conversations = [
         [*prompt, {"role": "assistant", "content": "<id>1</id><bbox>10,20,30,60</bbox>"}]
         for prompt in prompts
     ]
     texts = [processor.apply_chat_template(c, tokenize=False) for c in conversations]
-    images = [image for prompt in prompts for image in _images_of(prompt)]
+    images = [image for prompt in prompts for image in prompt_images(prompt)]
     inputs = processor(text=texts, images=images, padding=True, return_tensors="pt").to(device)
     inputs["labels"] = inputs["input_ids"].masked_fill(inputs["attention_mask"] == 0, -100)
     return dict(inputs)
@@ -286,7 +286,7 @@ def _vllm_generation(
 ) -> dict:
     from vllm import LLM, SamplingParams
 
-    from omnipt_data.model.loading import _images_of
+    from omnipt_data.model.loading import prompt_images
 
     folder = work / "vllm-model"
     model.save_pretrained(folder)
@@ -299,7 +299,7 @@ def _vllm_generation(
     requests = [
         {
             "prompt": processor.apply_chat_template(list(p), tokenize=False, add_generation_prompt=True),
-            "multi_modal_data": {"image": _images_of(p)[0]},
+            "multi_modal_data": {"image": prompt_images(p)[0]},
         }
         for p in prompts
     ]

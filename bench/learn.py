@@ -10,6 +10,9 @@ schedule (exit status 1 when one is missed):
 - box F1 at IoU 0.5 >= 0.5 on the held-out validation frames;
 - HOTA >= 0.3 tracking the validation sequence.
 
+Beside the targets, each probe's image reliance (loss per answer token with another frame's image minus
+with its own; about 0 when the model ignores its images) shows whether the answers come from the pictures.
+
 ``python bench/learn.py --out runs/bench-learn`` (or ``scripts/bench-learn``) writes there the inputs,
 the checkpoints with the learning curve (``checkpoints/curve.json``, ``curve.png``), and ``report.json``
 with the figures, the wall and CPU time, beside ``probe-frame.png`` and ``curve.png`` (a held-out frame
@@ -44,15 +47,18 @@ def check(result: Any) -> tuple[dict[str, Any], list[str]]:
     """The figures reached and the targets missed."""
     stages = result.stages
     formats = {s.name: s.probe.exact_format for s in stages if s.probe is not None}
+    reliance = {s.name: s.probe.image_reliance for s in stages if s.probe is not None}
     last = stages[-1]
     figures = {
         "exact_format_per_stage": formats,
+        "image_reliance_per_stage": reliance,
         "box_f1": last.probe.box_f1 if last.probe else None,
         "hota": last.hota,
         "before": {
             "exact_format": result.before.exact_format if result.before else None,
             "box_f1": result.before.box_f1 if result.before else None,
             "hota": result.before_hota,
+            "image_reliance": result.before.image_reliance if result.before else None,
         },
     }
     missed = [
@@ -104,9 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(args.out / "report.json", report)
     formats = ", ".join(f"{k} {v:.0%}" for k, v in figures["exact_format_per_stage"].items())
+    reliance = ", ".join(
+        f"{k} {v:+.3f}" for k, v in figures["image_reliance_per_stage"].items() if v is not None
+    )
     console.print(
         f"learnability: exact format {formats}; box F1 {figures['box_f1'] or 0:.3f}, "
-        f"HOTA {figures['hota'] or 0:.3f}; {report['wall_seconds']:.0f} s, "
+        f"HOTA {figures['hota'] or 0:.3f}; image reliance (nats) {reliance}; {report['wall_seconds']:.0f} s, "
         f"{report['cpu_seconds'] / 60:.1f} CPU minutes -> {args.out / 'report.json'}"
     )
     for line in missed:

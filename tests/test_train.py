@@ -18,10 +18,12 @@ from omnipt_data.convert import convert
 from omnipt_data.errors import OmniptError
 from omnipt_data.train.data import (
     completion_text,
+    generation_prompt,
     grpo_dataset,
     held_out_rows,
     images_of,
     open_build,
+    read_rows,
     sft_dataset,
 )
 from omnipt_data.train.grpo import GRPOOptions, train_grpo
@@ -156,6 +158,19 @@ def test_sft_learns_on_answer_tokens_only(sft_checkpoint, builds, tiny_model_dir
     expected = row["completion"][0]["content"][0]["text"] + "<|im_end|>\n"
     assert processor.tokenizer.decode(labelled) == expected
     assert batch["input_ids"][0].tolist().count(processor.image_token_id) == 15  # 140x84 pixels: 5x3
+
+    # The probe's teacher-forced answer loss is the loss SFT trains: the same tokens, the same mean.
+    import torch
+
+    from omnipt_data.model import answer_loss
+
+    rl_row = next(read_rows(open_build(builds["format-rl"])))
+    with torch.inference_mode():
+        trained = float(model(**batch).loss)
+    prompt = generation_prompt(rl_row)
+    assert answer_loss(model, processor, [prompt], [expected.removesuffix("<|im_end|>\n")]) == pytest.approx(
+        trained, rel=1e-4
+    )
 
 
 def test_lora_sft_merges_into_full_weights(tiny_model_dir, builds, tmp_path):
@@ -420,6 +435,10 @@ logging_steps = 1
     assert [(p["stage"], p["steps"]) for p in curve] == [("base", 0), ("format", 4)]
     assert curve[1]["exact_format"] == stage.probe.exact_format and curve[1]["hota"] == stage.hota
     assert curve[0]["box_f1"] == result.before.box_f1 and curve[0]["hota"] == result.before_hota
+    # Each probe says how much its answers depend on the images: a float, the same in the curve.
+    assert isinstance(stage.probe.image_reliance, float) and abs(stage.probe.image_reliance) < 5.0
+    assert curve[1]["image_reliance"] == stage.probe.image_reliance
+    assert curve[0]["image_reliance"] == result.before.image_reliance
     assert Image.open(runs / CURVE_PNG).format == "PNG"
 
     # The held-out frame, twice enlarged, before and after: the true boxes drawn in green on both panels.

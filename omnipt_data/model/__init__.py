@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from omnipt_data.model.loading import (
+        answer_loss,
         checkpoint_hash,
         generate_batch,
         generate_one_by_one,
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from omnipt_data.model.tiny import build_tiny_qwen_vl
 
 _EXPORTS = {
+    "answer_loss": "omnipt_data.model.loading",
     "build_tiny_qwen_vl": "omnipt_data.model.tiny",
     "checkpoint_hash": "omnipt_data.model.loading",
     "generate_batch": "omnipt_data.model.loading",
@@ -30,6 +32,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "answer_loss",
     "build_tiny_qwen_vl",
     "checkpoint_hash",
     "generate_batch",

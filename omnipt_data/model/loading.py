@@ -224,7 +224,7 @@ def generate_token_ids(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if max_images_per_batch is not None and max_images_per_batch < 1:
         raise ValueError(f"max_images_per_batch must be at least 1, got {max_images_per_batch}")
-    images = [_images_of(prompt) for prompt in prompts]
+    images = [prompt_images(prompt) for prompt in prompts]
     results: list[list[int]] = []
     for chunk in _batches([len(found) for found in images], batch_size, max_images_per_batch):
         results.extend(
@@ -238,6 +238,49 @@ def generate_token_ids(
             )
         )
     return results
+
+
+def answer_loss(
+    model: Any,
+    processor: Any,
+    prompts: Sequence[Conversation],
+    answers: Sequence[str],
+    *,
+    images: Sequence[Sequence[Any]] | None = None,
+    batch_size: int = 8,
+) -> float:
+    """Mean cross-entropy (nats) per token of each answer and its end of turn, given its prompt: the tokens
+    an SFT step trains on.
+
+    ``images`` (one list per prompt, as many images as the prompt has) replaces the prompts' own images:
+    the loss with another frame's images, against the loss with its own, shows whether the model reads
+    its images at all.
+    """
+    import torch
+
+    shown = [prompt_images(prompt) for prompt in prompts] if images is None else [list(i) for i in images]
+    total, tokens = 0.0, 0
+    for chunk in _batches([len(found) for found in shown], batch_size, None):
+        prefixes = [
+            processor.apply_chat_template(list(prompts[i]), tokenize=False, add_generation_prompt=True)
+            for i in chunk
+        ]
+        texts = [prefix + answers[i] + "<|im_end|>\n" for prefix, i in zip(prefixes, chunk, strict=True)]
+        pictures = [image for i in chunk for image in shown[i]] or None
+        batch = {"images": pictures, "padding": True, "padding_side": "right", "return_tensors": "pt"}
+        inputs = processor(text=texts, **batch)
+        starts = processor(text=prefixes, **batch)["attention_mask"]
+        labels = inputs["input_ids"].clone()
+        labels[inputs["attention_mask"] == 0] = -100
+        for row, start in enumerate(starts.sum(dim=1).tolist()):
+            labels[row, :start] = -100
+        with torch.inference_mode():
+            logits = model(**inputs.to(model.device)).logits[:, :-1].float()
+        targets = labels[:, 1:].to(logits.device)
+        mask = targets != -100
+        total += float(torch.nn.functional.cross_entropy(logits[mask], targets[mask], reduction="sum"))
+        tokens += int(mask.sum())
+    return total / max(tokens, 1)
 
 
 def _generate_chunk(
@@ -282,7 +325,7 @@ def _batches(image_counts: list[int], batch_size: int, max_images: int | None) -
         yield chunk
 
 
-def _images_of(prompt: Conversation) -> list[Any]:
+def prompt_images(prompt: Conversation) -> list[Any]:
     """The images of a conversation, in order, as RGB PIL images (paths are opened)."""
     from PIL import Image
 

@@ -3,7 +3,8 @@
 - :func:`tracking_hota`: a checkpoint tracks a store's sequences with the project's tracker
   (:func:`omnipt_data.infer.run.run_track`, prompts as the builds render them) and TrackEval scores it;
 - :func:`write_curve`: exact format, box F1 and HOTA before training and after each stage, as
-  ``curve.json`` and ``curve.png``;
+  ``curve.json`` and ``curve.png``, with the image reliance (how much the answers depend on the images,
+  :mod:`omnipt_data.train.probe`) on a second axis;
 - :func:`draw_probe_frame`: a held-out frame with its true boxes and the boxes the model answered before
   and after training, side by side, as a PNG (people would rather look than read).
 """
@@ -35,6 +36,7 @@ class CurvePoint:
     exact_format: float | None
     box_f1: float | None
     hota: float | None
+    image_reliance: float | None = None
 
 
 def tracking_hota(
@@ -88,7 +90,17 @@ def write_curve(points: Sequence[CurvePoint], out: Path, *, title: str = "learni
     axis.set_ylabel("held-out score")
     axis.set_title(title)
     axis.grid(alpha=0.3)
-    axis.legend(loc="upper left", fontsize=8)
+    handles, names = axis.get_legend_handles_labels()
+    reliance = [(i, p.image_reliance) for i, p in enumerate(points) if p.image_reliance is not None]
+    if reliance:
+        second = axis.twinx()
+        (line,) = second.plot(
+            [i for i, _ in reliance], [v for _, v in reliance], "d--", color="grey", label="image reliance"
+        )
+        second.axhline(0, color="grey", linewidth=0.5)
+        second.set_ylabel("image reliance (nats per answer token)", fontsize=8)
+        handles, names = [*handles, line], [*names, "image reliance"]
+    axis.legend(handles, names, loc="upper left", fontsize=8)
     figure.tight_layout()
     figure.savefig(out / CURVE_PNG)
     plt.close(figure)

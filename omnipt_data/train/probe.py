@@ -16,7 +16,7 @@ from typing import Any
 
 from omnipt_data.errors import OmniptError
 from omnipt_data.rewards import FORMAT_SCORES, score
-from omnipt_data.train.data import Build, Row, apply_pixel_bounds, generation_prompt
+from omnipt_data.train.data import Build, Row, apply_pixel_bounds, completion_text, generation_prompt
 
 #: How many answers a probe result keeps as examples for the log.
 EXAMPLES_KEPT = 3
@@ -31,11 +31,13 @@ class ProbeResult:
     exact_format: float
     box_f1: float
     examples: list[str] = field(default_factory=list)
+    image_reliance: float | None = None
 
     def describe(self) -> str:
+        reliance = "" if self.image_reliance is None else f", image reliance {self.image_reliance:+.3f} nats"
         return (
             f"format reward {self.format_reward:.3f} (exact {self.exact_format:.0%}), "
-            f"box F1 {self.box_f1:.3f} on {self.samples} held-out samples"
+            f"box F1 {self.box_f1:.3f}{reliance} on {self.samples} held-out samples"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,5 +87,31 @@ def probe(
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
     )
+    result = score_answers(texts, rows)
+    result.image_reliance = image_reliance(model, processor, rows, batch_size=batch_size)
     del model
-    return score_answers(texts, rows)
+    return result
+
+
+def image_reliance(model: Any, processor: Any, rows: Sequence[Row], *, batch_size: int = 8) -> float | None:
+    """Loss per answer token with each row's images swapped for those of the row half the list away
+    (same number of images), minus the loss with its own; None with fewer than two such rows."""
+    from omnipt_data.model import answer_loss
+    from omnipt_data.model.loading import prompt_images
+
+    prompts = [generation_prompt(row) for row in rows]
+    own = [prompt_images(prompt) for prompt in prompts]
+    count = len(rows)
+    pairs = [(i, (i + count // 2) % count) for i in range(count)]
+    pairs = [(i, j) for i, j in pairs if i != j and len(own[i]) == len(own[j])]
+    if not pairs:
+        return None
+    kept = [prompts[i] for i, _ in pairs]
+    answers = [completion_text(rows[i]["solution"]) for i, _ in pairs]
+    true = answer_loss(
+        model, processor, kept, answers, images=[own[i] for i, _ in pairs], batch_size=batch_size
+    )
+    swapped = answer_loss(
+        model, processor, kept, answers, images=[own[j] for _, j in pairs], batch_size=batch_size
+    )
+    return swapped - true

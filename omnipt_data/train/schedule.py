@@ -400,6 +400,7 @@ def curve_points(result: ScheduleResult) -> list[CurvePoint]:
             before.exact_format if before else None,
             before.box_f1 if before else None,
             result.before_hota,
+            before.image_reliance if before else None,
         )
     ]
     steps = 0
@@ -407,7 +408,11 @@ def curve_points(result: ScheduleResult) -> list[CurvePoint]:
         steps += stage.steps
         if stage.probe is not None:
             probed = stage.probe
-            points.append(CurvePoint(stage.name, steps, probed.exact_format, probed.box_f1, stage.hota))
+            points.append(
+                CurvePoint(
+                    stage.name, steps, probed.exact_format, probed.box_f1, stage.hota, probed.image_reliance
+                )
+            )
     return points
 
 
@@ -544,7 +549,17 @@ def _outcome(stage: StageConfig, out: Path, status: str, record: dict[str, Any])
 def summary_table(result: ScheduleResult) -> Table:
     """Stages with their status, steps and probes, starting from the base model's probe."""
     table = Table(title=f"schedule ({result.seconds:.0f} s)")
-    for column in ("stage", "trainer", "status", "steps", "format reward", "exact format", "box F1", "HOTA"):
+    columns = (
+        "stage",
+        "trainer",
+        "status",
+        "steps",
+        "format reward",
+        "exact format",
+        "box F1",
+        "image reliance",
+    )
+    for column in (*columns, "HOTA"):
         table.add_column(column)
     rows: list[tuple[str, str, str, str, ProbeResult | None, float | None]] = [
         ("base", "", "", "", result.before, result.before_hota)
@@ -553,7 +568,7 @@ def summary_table(result: ScheduleResult) -> Table:
     for name, trainer, status, steps, probed, hota in rows:
         tracked = "" if hota is None else f"{hota:.3f}"
         if probed is None:
-            table.add_row(name, trainer, status, steps, "", "", "", tracked)
+            table.add_row(name, trainer, status, steps, "", "", "", "", tracked)
         else:
             table.add_row(
                 name,
@@ -563,6 +578,7 @@ def summary_table(result: ScheduleResult) -> Table:
                 f"{probed.format_reward:.3f}",
                 f"{probed.exact_format:.0%}",
                 f"{probed.box_f1:.3f}",
+                "" if probed.image_reliance is None else f"{probed.image_reliance:+.3f}",
                 tracked,
             )
     return table
