@@ -8,7 +8,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("torch", "transformers", "trackeval", "fiftyone", "ray", "datasets", "matplotlib")
+HEAVY = (
+    "torch",
+    "transformers",
+    "trackeval",
+    "fiftyone",
+    "ray",
+    "datasets",
+    "matplotlib",
+    "polars",
+    "numpy",
+    "pyarrow",
+)
 
 PROBE = f"""
 import sys
