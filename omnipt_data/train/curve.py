@@ -98,6 +98,9 @@ def write_curve(points: Sequence[CurvePoint], out: Path, *, title: str = "learni
             [i for i, _ in reliance], [v for _, v in reliance], "d--", color="grey", label="image reliance"
         )
         second.axhline(0, color="grey", linewidth=0.5)
+        # At least half a nat of range, so that noise around 0 (a model that ignores its images) looks flat.
+        values = [v for _, v in reliance]
+        second.set_ylim(min(-0.05, 1.1 * min(values)), max(0.5, 1.1 * max(values)))
         second.set_ylabel("image reliance (nats per answer token)", fontsize=8)
         handles, names = [*handles, line], [*names, "image reliance"]
     axis.legend(handles, names, loc="upper left", fontsize=8)
