@@ -91,16 +91,14 @@ def write_curve(points: Sequence[CurvePoint], out: Path, *, title: str = "learni
     axis.set_title(title)
     axis.grid(alpha=0.3)
     handles, names = axis.get_legend_handles_labels()
-    reliance = [(i, p.image_reliance) for i, p in enumerate(points) if p.image_reliance is not None]
-    if reliance:
+    probed = [i for i, p in enumerate(points) if p.image_reliance is not None]
+    if probed:
+        reliance = [points[i].image_reliance or 0.0 for i in probed]
         second = axis.twinx()
-        (line,) = second.plot(
-            [i for i, _ in reliance], [v for _, v in reliance], "d--", color="grey", label="image reliance"
-        )
+        (line,) = second.plot(probed, reliance, "d--", color="grey", label="image reliance")
         second.axhline(0, color="grey", linewidth=0.5)
         # At least half a nat of range, so that noise around 0 (a model that ignores its images) looks flat.
-        values = [v for _, v in reliance]
-        second.set_ylim(min(-0.05, 1.1 * min(values)), max(0.5, 1.1 * max(values)))
+        second.set_ylim(min(-0.05, 1.1 * min(reliance)), max(0.5, 1.1 * max(reliance)))
         second.set_ylabel("image reliance (nats per answer token)", fontsize=8)
         handles, names = [*handles, line], [*names, "image reliance"]
     axis.legend(handles, names, loc="upper left", fontsize=8)

@@ -549,7 +549,7 @@ def _outcome(stage: StageConfig, out: Path, status: str, record: dict[str, Any])
 def summary_table(result: ScheduleResult) -> Table:
     """Stages with their status, steps and probes, starting from the base model's probe."""
     table = Table(title=f"schedule ({result.seconds:.0f} s)")
-    columns = (
+    for column in (
         "stage",
         "trainer",
         "status",
@@ -558,8 +558,8 @@ def summary_table(result: ScheduleResult) -> Table:
         "exact format",
         "box F1",
         "image reliance",
-    )
-    for column in (*columns, "HOTA"):
+        "HOTA",
+    ):
         table.add_column(column)
     rows: list[tuple[str, str, str, str, ProbeResult | None, float | None]] = [
         ("base", "", "", "", result.before, result.before_hota)
