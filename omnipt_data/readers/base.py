@@ -84,6 +84,8 @@ def decode_lines(path: Path, problems: Problems) -> Iterator[tuple[int, str]]:
 
 def escapes(relative: str) -> bool:
     """Whether a path written in an annotation file leaves the folder it is relative to."""
+    if ".." not in relative and ":" not in relative and not relative.startswith(("/", "\\")):
+        return False  # the common case, without building two path objects per image
     posix = PurePosixPath(relative.replace("\\", "/"))
     return posix.is_absolute() or ".." in posix.parts or PureWindowsPath(relative).is_absolute()
 
