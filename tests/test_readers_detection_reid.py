@@ -353,6 +353,55 @@ def test_coco_rows_keep_every_annotation_field(tmp_path):
     ]
 
 
+def test_coco_typed_decoding_gives_the_checked_rows(small_world, tmp_path, monkeypatch):
+    """A file with COCO's own keys only and nothing to report is decoded straight into typed records; its
+    rows are those of the checking path, value for value. A key COCO does not define takes that path."""
+    from omnipt_data.readers import coco
+
+    _, out = small_world
+    folder = tmp_path / "coco"
+    shutil.copytree(out / "coco", folder)
+    extra = {  # string and int ids, a null keypoints, int and float areas, no iscrowd, an RLE mask
+        "images": [
+            {"id": "p", "file_name": "p.jpg", "width": 64, "height": 48, "license": 3},
+            {"id": 2, "file_name": "q.jpg", "width": 64, "height": 48},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": "p", "category_id": 1, "bbox": [1, 2, 3, 4], "area": 12, "keypoints": None},
+            {
+                "id": "b",
+                "image_id": 2,
+                "category_id": 1,
+                "bbox": [0.5, 1, 2, 2],
+                "area": 4.0,
+                "iscrowd": 1,
+                "segmentation": {"counts": "a\\b", "size": [48, 64]},
+                "num_keypoints": 0,
+            },
+            {"id": 3, "image_id": 2, "category_id": 2, "bbox": [0, 0, 1, 1]},
+        ],
+        "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
+        "info": {"year": 2017},
+    }
+    path = folder / "annotations" / "instances_extra.json"
+    path.write_bytes(b"\xef\xbb\xbf" + orjson.dumps(extra, option=orjson.OPT_INDENT_2))
+    files = sorted(folder.glob("annotations/*.json"))
+    assert len(files) == 5 and all(coco._typed_persons(f.read_bytes(), None) is not None for f in files)
+    typed = _convert("coco", folder, tmp_path / "typed")
+    with monkeypatch.context() as patch:
+        patch.setattr(coco, "_typed_persons", lambda raw, folder: None)
+        checked = _convert("coco", folder, tmp_path / "checked")
+    for table in ("sequences", "frames", "boxes"):
+        assert typed.read(table).equals(checked.read(table)), table
+    boxes = typed.read("boxes").filter(pl.col("frame_uid").str.starts_with("coco/train/extra#"))
+    assert boxes["extra"].to_list() == [
+        '{"area":12,"id":1,"image_id":"p","keypoints":null}',
+        '{"area":4.0,"id":"b","image_id":2,"iscrowd":1,"num_keypoints":0}',
+    ]
+    extra["annotations"][0]["attributes"] = {"occluded": True}
+    assert coco._typed_persons(orjson.dumps(extra), None) is None
+
+
 # --- Market-1501 and DukeMTMC-reID -------------------------------------------------------------------
 
 

@@ -18,10 +18,13 @@ it); images without an annotation of either are left out. ``iscrowd = 1`` boxes 
 One sequence per file, named after it (``coco/train/train2017``); frames are numbered in the order of the
 file's ``images`` list; sizes come from the image records (``width``, ``height``).
 
-The file is parsed once (a syntax error is reported with its line and column); the annotations are then
-checked and turned into rows a column at a time (no Python code runs per annotation). Only when those
-checks find a problem are the annotations walked one by one, to report each bad one at the line and
-column where it is written (COCO files are often one long line: the column says where).
+A file whose objects hold only COCO's own keys, each of the type it should have, with nothing to report, is
+decoded straight into typed records (msgspec: the polygons are skipped, never built), which takes less than
+half the time of a plain parse. Any other file is parsed as JSON (a syntax error is reported with its line
+and column); its annotations are then checked and turned into rows a column at a time (no Python code runs
+per annotation). Only when those checks find a problem are the annotations walked one by one, to report
+each bad one at the line and column where it is written (COCO files are often one long line: the column
+says where). Both ways give the same rows.
 Images and annotations are matched by id as ``pycocotools.coco.COCO`` matches them (keys compared as
 Python values). ``--lenient`` leaves out the images of bad person annotations, and the whole file when it
 does not parse.
@@ -32,20 +35,30 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import orjson
 import polars as pl
 
 from omnipt_data.errors import InputError, OmniptError
-from omnipt_data.readers.base import Batch, ReadOptions, Unit, escape_problem, escapes, file_size, image_size
-from omnipt_data.readers.jsontext import load_json, value_error
+from omnipt_data.readers.base import (
+    BOM,
+    Batch,
+    ReadOptions,
+    Unit,
+    escape_problem,
+    escapes,
+    file_size,
+    image_size,
+)
+from omnipt_data.readers.jsontext import parse_json, read_document, value_error
 from omnipt_data.schema import SOURCE_GT, frame_uid, sequence_uid
 
 DATASET = "coco"
@@ -189,16 +202,7 @@ class CocoReader:
             "image_dir": [relative],
         }
         with _collector_paused():
-            try:
-                data = load_json(unit.path, EXPECTED_FILE)
-            except InputError as error:
-                options.problems.report(error)
-                data = None
-            persons = self._checked_persons(unit.path, data, folder, options) if data is not None else None
-            tables = (
-                None if persons is None else self._tables(data["images"], persons, seq_uid, relative, folder)
-            )
-            del data, persons  # the parsed document is the bulk of the memory: free it before writing
+            tables = self._read_file(unit.path, folder, seq_uid, relative, options)
         if tables is None:
             yield {"sequences": pl.DataFrame(sequence)}
             return
@@ -220,6 +224,40 @@ class CocoReader:
             yield batch
         if not rest:
             yield sequence_row
+
+    def _read_file(
+        self, path: Path, folder: Path | None, seq_uid: str, relative: str, options: ReadOptions
+    ) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray] | None:
+        """The frames and boxes of one annotation file (see :meth:`_tables`), or None when it is unusable.
+
+        The parsed document is the bulk of the memory; it is freed on return, before the rows are written.
+        """
+        try:
+            raw = read_document(path, EXPECTED_FILE)
+        except InputError as error:
+            options.problems.report(error)
+            return None
+        typed = _typed_persons(raw, folder)
+        if typed is not None:
+            del raw
+            return self._tables(*typed, seq_uid, relative, folder)
+        try:
+            data = parse_json(path, raw, EXPECTED_FILE)
+        except InputError as error:
+            options.problems.report(error)
+            return None
+        del raw
+        persons = self._checked_persons(path, data, folder, options)
+        if persons is None:
+            return None
+        images = data["images"]
+        return self._tables(
+            lambda k: (images[k]["file_name"], images[k].get("width"), images[k].get("height")),
+            persons,
+            seq_uid,
+            relative,
+            folder,
+        )
 
     def _checked_persons(
         self, path: Path, data: Any, folder: Path | None, options: ReadOptions
@@ -306,7 +344,7 @@ class CocoReader:
             kept_persons = np.fromiter(compress(keep, is_person), bool)
             rows = rows[0][kept_persons], rows[1][kept_persons]
         return _Persons(
-            annotations=kept,
+            extras=_extras(kept),
             boxes=rows[0],
             ignore=rows[1],
             image_rows=list(map(images.__getitem__, compress(image_ids, keep))),
@@ -401,29 +439,33 @@ class CocoReader:
 
     @staticmethod
     def _tables(
-        images: list[dict[str, Any]], persons: _Persons, seq_uid: str, relative: str, folder: Path | None
+        image_at: Callable[[int], tuple[str, Any, Any]],
+        persons: _Persons,
+        seq_uid: str,
+        relative: str,
+        folder: Path | None,
     ) -> tuple[pl.DataFrame, pl.DataFrame, np.ndarray]:
         """The frames (images with a kept person, in file order) and their boxes (by frame, then as
-        written), with each box's frame index."""
-        annotations = persons.annotations
+        written), with each box's frame index. ``image_at(k)``: the ``file_name``, ``width`` and ``height``
+        of the ``k``-th image record (None where the record has no size)."""
         frame_rows, frame_of_box = np.unique(np.asarray(persons.image_rows, np.int64), return_inverse=True)
         order = np.argsort(frame_of_box, kind="stable")
         box_frames = frame_of_box[order] + 1
         rank = np.arange(len(order)) - np.searchsorted(box_frames, box_frames)
         count = len(frame_rows)
         frame_uids = pl.Series([frame_uid(seq_uid, k) for k in range(1, count + 1)], dtype=pl.String)
-        records = [images[k] for k in frame_rows.tolist()]
-        sizes = [(image.get("width"), image.get("height")) for image in records]
+        records = [image_at(k) for k in frame_rows.tolist()]
+        sizes = [(width, height) for _, width, height in records]
         if folder is not None:
             sizes = [
-                image_size(folder / image["file_name"]) if None in size else size
-                for image, size in zip(records, sizes, strict=True)
+                image_size(folder / name) if None in size else size
+                for (name, _, _), size in zip(records, sizes, strict=True)
             ]
         frames = pl.DataFrame(
             {
                 "frame_uid": frame_uids,
                 "frame_index": np.arange(1, count + 1, dtype=np.int32),
-                "image_path": [f"{relative}/{image['file_name']}" for image in records],
+                "image_path": [f"{relative}/{name}" for name, _, _ in records],
                 "width": [width for width, _ in sizes],
                 "height": [height for _, height in sizes],
             },
@@ -449,7 +491,7 @@ class CocoReader:
                 "x2": xywh[:, 0] + xywh[:, 2],
                 "y2": xywh[:, 1] + xywh[:, 3],
                 "ignore": persons.ignore[order],
-                "extra": _extras(annotations).gather(gather),
+                "extra": persons.extras.gather(gather),
             },
             schema=BOX_COLUMNS,
         )
@@ -460,12 +502,108 @@ class CocoReader:
 class _Persons:
     """The person annotations to read, in file order, with their images' places in ``images``."""
 
-    annotations: list[dict[str, Any]]
+    extras: pl.Series  # the rest of each annotation (see :func:`_extras`)
     boxes: np.ndarray  # their bbox rows x, y, w, h
     ignore: np.ndarray  # iscrowd = 1
     image_rows: list[int]
     category_ids: list[Any]
     category_names: dict[Any, str]
+
+
+class _Annotation(msgspec.Struct, forbid_unknown_fields=True):
+    """An annotation with COCO's own keys only: a file with any other key takes the checking path, which
+    keeps that key in ``extra``."""
+
+    id: int | str
+    image_id: int | str
+    category_id: int | str
+    bbox: tuple[float, float, float, float]
+    area: int | float | msgspec.UnsetType = msgspec.UNSET
+    iscrowd: int | msgspec.UnsetType = msgspec.UNSET
+    keypoints: list[int | float] | msgspec.UnsetType | None = msgspec.UNSET
+    num_keypoints: int | msgspec.UnsetType = msgspec.UNSET
+    segmentation: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # skipped over, never built
+
+
+#: The keys of :class:`_Annotation` that ride in ``extra`` (all but :data:`DROPPED_KEYS`).
+_EXTRA_KEYS = tuple(sorted(set(_Annotation.__struct_fields__) - set(DROPPED_KEYS)))
+
+
+class _Image(msgspec.Struct):
+    id: int | str
+    file_name: str
+    width: int | None = None
+    height: int | None = None
+
+
+class _Category(msgspec.Struct):
+    id: int | str
+    name: str
+
+
+class _Document(msgspec.Struct):
+    images: list[_Image]
+    annotations: list[_Annotation]
+    categories: list[_Category]
+
+
+_DECODER = msgspec.json.Decoder(_Document)
+
+
+def _typed_persons(
+    raw: bytes, folder: Path | None
+) -> tuple[Callable[[int], tuple[str, Any, Any]], _Persons] | None:
+    """What :meth:`CocoReader._checked_persons` gives (with the image records' lookup) for a file that
+    decodes into :class:`_Document` and has nothing to report; None for any other file, which the
+    checking path then parses, checks and reports on. Every check here is at least as strict as there."""
+    try:
+        document = _DECODER.decode(raw.removeprefix(BOM))
+    except msgspec.DecodeError:  # a syntax error, another key, another type: the checking path says which
+        return None
+    person_categories = {c.id for c in document.categories if c.name in PERSON_NAMES}
+    category_names = {c.id: c.name for c in document.categories}  # the last of a repeated id names it
+    records = document.images
+    images: dict[Any, int] = {}
+    for k, image in enumerate(records):
+        images.setdefault(image.id, k)
+    ids = [a.id for a in document.annotations]
+    if len(images) < len(records) or len(set(ids)) < len(ids):
+        return None
+    persons = [a for a in document.annotations if a.category_id in person_categories]
+    del document
+    if not all(a.image_id in images for a in persons):
+        return None
+    boxes = np.array([a.bbox for a in persons], np.float64).reshape(-1, 4)
+    crowds = [0 if a.iscrowd is msgspec.UNSET else a.iscrowd for a in persons]
+    keypoints = [a.keypoints for a in persons if a.keypoints]
+    if (
+        not np.isfinite(boxes).all()
+        or (boxes[:, 2:] < 0).any()
+        or not {*crowds} <= {0, 1}
+        or any(len(values) % 3 for values in keypoints)
+        or not all(map(math.isfinite, chain.from_iterable(keypoints)))
+    ):
+        return None
+    for image_id in {a.image_id for a in persons}:
+        image = records[images[image_id]]
+        record = {"file_name": image.file_name, "width": image.width, "height": image.height}
+        if CocoReader._image_problem(record, folder):
+            return None
+    extras = _extras(
+        [
+            {key: value for key in _EXTRA_KEYS if (value := getattr(a, key)) is not msgspec.UNSET}
+            for a in persons
+        ]
+    )
+    found = _Persons(
+        extras=extras,
+        boxes=boxes,
+        ignore=np.array(crowds, np.float64) == 1,
+        image_rows=[images[a.image_id] for a in persons],
+        category_ids=[a.category_id for a in persons],
+        category_names=category_names,
+    )
+    return lambda k: (records[k].file_name, records[k].width, records[k].height), found
 
 
 @contextlib.contextmanager

@@ -66,13 +66,17 @@ def parse_json(path: Path, data: bytes, expected: str) -> Any:
         raise decode_error(path, data, expected) from None
 
 
-def load_json(path: Path, expected: str) -> Any:
-    """Parse ``path``; raises :class:`InputError` with the line and column of a syntax error."""
+def read_document(path: Path, expected: str) -> bytes:
+    """The bytes of ``path``; raises :class:`InputError` when it cannot be read."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InputError(path, None, f"unreadable ({exc.strerror})", expected) from None
-    return parse_json(path, data, expected)
+
+
+def load_json(path: Path, expected: str) -> Any:
+    """Parse ``path``; raises :class:`InputError` with the line and column of a syntax error."""
+    return parse_json(path, read_document(path, expected), expected)
 
 
 def _skip_whitespace(text: str, pos: int) -> int:
