@@ -577,8 +577,7 @@ def _typed_persons(
     crowds = [0 if a.iscrowd is msgspec.UNSET else a.iscrowd for a in persons]
     keypoints = [a.keypoints for a in persons if a.keypoints]
     if (
-        not np.isfinite(boxes).all()
-        or (boxes[:, 2:] < 0).any()
+        not _usable_boxes(boxes)
         or not {*crowds} <= {0, 1}
         or any(len(values) % 3 for values in keypoints)
         or not all(map(math.isfinite, chain.from_iterable(keypoints)))
@@ -667,7 +666,13 @@ def _box_array(annotations: list[dict[str, Any]]) -> np.ndarray | None:
     if not {*map(type, values)} <= {int, float}:
         return None
     xywh = np.array(values, np.float64).reshape(-1, 4)
-    return xywh if np.isfinite(xywh).all() and not (xywh[:, 2:] < 0).any() else None
+    return xywh if _usable_boxes(xywh) else None
+
+
+def _usable_boxes(xywh: np.ndarray) -> bool:
+    """Whether every row ``x, y, w, h`` is finite with a size of at least 0 (what :func:`_check_box` asks of
+    one box)."""
+    return bool(np.isfinite(xywh).all()) and not (xywh[:, 2:] < 0).any()
 
 
 def _extras(annotations: list[dict[str, Any]]) -> pl.Series:
