@@ -10,7 +10,6 @@ resident memory, against the peer's script doing the same work.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import shutil
@@ -257,11 +256,10 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
 def parse_paused(paths: list[Path]) -> list[Any]:
     import orjson
 
-    gc.disable()
-    try:
+    from omnipt_data.readers.coco import collector_paused
+
+    with collector_paused():
         return [orjson.loads(path.read_bytes()) for path in paths]
-    finally:
-        gc.enable()
 
 
 def _fiftyone_coco(coco: Path, annotations: list[Path]) -> float:

@@ -201,7 +201,7 @@ class CocoReader:
             "sequence": [name],
             "image_dir": [relative],
         }
-        with _collector_paused():
+        with collector_paused():
             tables = self._read_file(unit.path, folder, seq_uid, relative, options)
         if tables is None:
             yield {"sequences": pl.DataFrame(sequence)}
@@ -606,7 +606,7 @@ def _typed_persons(
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Parsing and indexing a file makes millions of objects and no reference cycle: the cyclic garbage
     collector, left on, walks them over and over while they are being made (half the time of the parse)."""
     enabled = gc.isenabled()
