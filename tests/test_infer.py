@@ -92,6 +92,39 @@ def test_tracking_loop_with_an_oracle_scores_perfectly(world_store, tmp_path):
     assert combined["MOTA"] == pytest.approx(1.0) and combined["CLR_FN"] == 0 and combined["CLR_FP"] == 0
 
 
+class Stutter(Oracle):
+    """The oracle's clip answers with every box written twice under the same id, as a small model can."""
+
+    def answer(self, prompt: list[dict[str, Any]]) -> str:
+        text = super().answer(prompt)
+        if sum(part["type"] == "image" for part in prompt[-1]["content"]) == 1:
+            return text
+        answer = parse_answer(text, "omnipt", (112, 84)).answer
+        doubled = {index: boxes + boxes for (_, index), boxes in answer.frame_items()}
+        return render_answer(Answer.from_frames(doubled), "omnipt", (112, 84))
+
+
+def test_an_id_answered_twice_in_a_frame_becomes_two_tracks(world_store, tmp_path):
+    world, store = world_store
+    run_track(Oracle(store), store, tmp_path / "once", length=4, prompts=PromptMaker())
+    run_track(Stutter(store), store, tmp_path / "twice", length=4, prompts=PromptMaker())
+    columns = ["frame", "id", "x", "y", "w", "h", "conf", "a", "b", "c"]
+    repeated = 0
+    for path in sorted((tmp_path / "once").glob("*.txt")):
+        if not path.stat().st_size:  # a sequence where nobody is in view
+            assert not (tmp_path / "twice" / path.name).stat().st_size
+            continue
+        once = pl.read_csv(path, has_header=False, new_columns=columns)
+        twice = pl.read_csv(tmp_path / "twice" / path.name, has_header=False, new_columns=columns)
+        later = once.filter(pl.col("frame") > 1).height  # frame 1 is grounded, not answered in a clip
+        assert twice.height == once.height + later > once.height
+        assert twice.select("frame", "id").is_unique().all()
+        repeated += later
+    # evaluation accepts the results: every true box found, each repeat a false positive
+    combined = evaluate_mot(world / "mot" / "train", tmp_path / "twice").combined
+    assert combined["CLR_FN"] == 0 and combined["CLR_FP"] == repeated
+
+
 def test_tiny_model_tracks_and_prelabels(world_store, tiny_model_dir, tmp_path):
     _, store = world_store
     runner = ModelRunner.load(tiny_model_dir, device="cpu", batch_size=4, max_new_tokens=12)

@@ -173,6 +173,7 @@ class ClipTracker:
                 self._note(results[name], text, ok)
                 given = {b.track_id for b in current[name]}
                 renamed: dict[int, int] = {}
+                taken: dict[int, set[int]] = {}
                 last: list[Box] = []
                 for (_, index), boxes in answer.frame_items():
                     if index is None or not 2 <= index <= len(images):
@@ -186,6 +187,7 @@ class ClipTracker:
                                 renamed[key] = next_id[name]
                                 next_id[name] += 1
                             tid = renamed[key]
+                        tid = _unique_in_frame(tid, taken.setdefault(frame, set()), next_id, name)
                         results[name].tracks.append(Track(frame, tid, box.corners))
                         if index == len(images):
                             last.append(Box(*box.corners, tid))
@@ -247,11 +249,12 @@ class ClipTracker:
                     for index, boxes in sorted(per_view[view].items()):
                         if not 1 <= index <= end - start or (step > 0 and index == 1):
                             continue
+                        taken: set[int] = set()
                         for box in boxes:
                             if box.track_id not in mapping:
                                 mapping[box.track_id] = next_id[name]
                                 next_id[name] += 1
-                            tid = mapping[box.track_id]
+                            tid = _unique_in_frame(mapping[box.track_id], taken, next_id, name)
                             results[name].tracks.append(Track(start + index, tid, box.corners, view))
                             if index == end - start:
                                 last.append(Box(*box.corners, tid))
@@ -263,3 +266,14 @@ class ClipTracker:
         if not ok:
             result.unparsed += 1
             result.raw_answers.append(text)
+
+
+def _unique_in_frame(track_id: int, taken: set[int], next_id: dict[str, int], name: str) -> int:
+    """``track_id``, or a new id when a box of the same frame already has it: an answer that gives two
+    boxes one id (a small model does) must not write a frame that holds an id twice, which evaluation
+    rejects; the second box starts a track of its own."""
+    if track_id in taken:
+        track_id = next_id[name]
+        next_id[name] += 1
+    taken.add(track_id)
+    return track_id
