@@ -45,6 +45,9 @@ def synth(
     width: Annotated[int, typer.Option(help="Image width in pixels.")] = 640,
     height: Annotated[int, typer.Option(help="Image height in pixels.")] = 360,
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 10.0,
+    val_scenes: Annotated[
+        int, typer.Option(min=1, help="The last this many scenes are the validation split.")
+    ] = 1,
     formats: Annotated[
         str, typer.Option(help="Comma-separated native formats to write (default: all).")
     ] = "",
@@ -69,6 +72,7 @@ def synth(
         width=width,
         height=height,
         fps=fps,
+        val_scenes=val_scenes,
     )
     chosen = tuple(f.strip() for f in formats.split(",") if f.strip()) or None
     world = synthesize(

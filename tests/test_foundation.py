@@ -187,15 +187,18 @@ def test_cli_reports_user_errors_without_traceback(tmp_path):
 
 def test_cli_synth_convert_info_json(tmp_path):
     world = tmp_path / "w"
-    args = ["synth", "--out", str(world), "--scenes", "2", "--frames", "10", "--no-render", "--seed", "3"]
-    assert runner.invoke(app, args).exit_code == 0
+    args = ["synth", "--out", str(world), "--scenes", "3", "--val-scenes", "2", "--frames", "10"]
+    assert runner.invoke(app, [*args, "--no-render", "--seed", "3"]).exit_code == 0
+    # the last --val-scenes scenes are the validation split
+    assert sorted(p.name for p in (world / "mot" / "val").iterdir()) == ["SYN-02", "SYN-03"]
+    assert [p.name for p in (world / "mot" / "train").iterdir()] == ["SYN-01"]
     assert detect_format(world / "mot") == "mot" and detect_format(world / "crowdhuman") == "crowdhuman"
     result = runner.invoke(app, ["convert", "auto", str(world / "mot"), "--out", str(tmp_path / "s"), "-q"])
     assert result.exit_code == 0, result.output
     info = runner.invoke(app, ["info", str(tmp_path / "s"), "--json"])
     payload = json.loads(info.stdout)
     truth = pl.read_parquet(world / "truth" / "boxes.parquet")
-    assert payload["frames"] == 20 and payload["sequences"] == 2
+    assert payload["frames"] == 30 and payload["sequences"] == 3
     assert payload["tracks"] == truth.select("scene", "track_id").n_unique()
     assert payload["boxes"] == truth.height + payload["sources"][0]["len"]  # gt + detections
     assert [s["source"] for s in payload["sources"]] == ["det", "gt"]

@@ -78,15 +78,18 @@ def parse_defects(text: str, *, render: bool = True) -> tuple[str, ...]:
     return kinds
 
 
-def check_defects(world_scenes: int, kinds: tuple[str, ...], *, render: bool) -> None:
-    """Refuse defect kinds a world of ``world_scenes`` scenes (rendered or not) cannot hold."""
+def check_defects(train_scenes: int, kinds: tuple[str, ...], *, render: bool) -> None:
+    """Refuse defect kinds a world with ``train_scenes`` training scenes before its validation ones
+    (rendered or not) cannot hold."""
     unknown = [k for k in kinds if k not in DEFECT_KINDS]
     if unknown:
         raise OmniptError(f"unknown defect kind(s) {unknown}; kinds: {', '.join(DEFECT_KINDS)}")
     if not render and IMAGE_KINDS & set(kinds):
         raise OmniptError("defect 'near_duplicate_image' needs rendered frames (drop --no-render)")
-    if world_scenes < 2 and {"near_duplicate_image", "leaked_track"} & set(kinds):
-        raise OmniptError("split defects need a validation scene: use --scenes 2 or more")
+    if train_scenes < 1 and {"near_duplicate_image", "leaked_track"} & set(kinds):
+        raise OmniptError(
+            "split defects need a training and a validation scene: use more --scenes than --val-scenes"
+        )
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -494,7 +497,7 @@ _BOX_PLANTERS: dict[str, Callable[[_Planter], None]] = {
 def inject_defects(world: World, kinds: tuple[str, ...], frames: RenderedFrames) -> dict[str, list[dict]]:
     """Plant ``PER_KIND`` defect(s) of each kind in ``world`` (boxes changed in place, images in
     ``frames``); returns ``{kind: [details]}`` in :data:`DEFECT_KINDS` order."""
-    check_defects(world.config.scenes, kinds, render=frames.rendered)
+    check_defects(world.config.scenes - world.config.val_scenes, kinds, render=frames.rendered)
     planter = _Planter(world, np.random.default_rng([world.config.seed, DEFECT_STREAM]))
     # Track defects first (they need long untouched tracks); single boxes fit in what is left.
     for kind, plant in _BOX_PLANTERS.items():

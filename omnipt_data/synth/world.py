@@ -53,6 +53,8 @@ class WorldConfig:
     #: 0 to 1: the background shades from blue on the left to red on the right, so that a small vision
     #: model, whose patches know only their relative positions, can tell where in the frame it looks.
     ground_ramp: float = 0.0
+    #: The last this many scenes are the validation split (when there are more scenes than that).
+    val_scenes: int = 1
 
 
 @dataclass(frozen=True)

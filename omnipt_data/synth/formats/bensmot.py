@@ -5,8 +5,9 @@ Each sequence holds ``gt/gt.txt`` (9 MOTChallenge columns, every person a pedest
 ``interactions.graphml``; ``bensmot/`` also gets the combined ``video_summary.json``,
 ``instance_caption.json`` and ``relation.json`` of the authors' code. As in BenSMOT, tracks are numbered
 1, 2, ... in order of first appearance (ties by world track id), and the k-th caption line names track
-k (``woman0``, ``man0``, ``woman1``: a counter per gender). The last scene is the test split when there
-are several. Captions, interactions and the summary come from :mod:`omnipt_data.synth.captions`.
+k (``woman0``, ``man0``, ``woman1``: a counter per gender). The validation scenes (the last
+``val_scenes``) are the test split. Captions, interactions and the summary come from
+:mod:`omnipt_data.synth.captions`.
 """
 
 from __future__ import annotations

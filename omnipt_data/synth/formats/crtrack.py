@@ -3,8 +3,8 @@
 Every view of every scene is a MOTChallenge sequence ``images/<split>/<Scene>_View<k>/`` (``seqinfo.ini``,
 ``gt/gt.txt`` rows ``frame,id,x,y,w,h,1,1,1`` as CRTrack releases them, and, when rendered,
 ``img1/<Scene>_View<k>_<frame:06d>.jpg``); the ids are the world's identities, shared by the views of a
-scene. The split is ``train``, and ``test`` for the last scene when there are several (CRTrack has no
-validation split). The expressions of
+scene. The split is ``train``, and ``test`` for the validation scenes, the last ``val_scenes`` (CRTrack
+has no validation split). The expressions of
 :func:`~omnipt_data.synth.expressions.scene_expressions` go to
 ``labels_with_ids_text/<split>/tackled_text/<Scene>.txt``, one ``<Scene>_<sentence>:<id>,<id>,...`` a line
 (a negative sentence has no ids after the colon).

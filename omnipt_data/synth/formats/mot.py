@@ -24,8 +24,10 @@ def sequence_name(world: World, scene: str, view: int) -> str:
 
 
 def split_of(world: World, scene_index: int) -> str:
-    """The last scene is the validation split when there are several."""
-    return "val" if world.config.scenes > 1 and scene_index == world.config.scenes - 1 else "train"
+    """The last ``val_scenes`` scenes are the validation split when there are more scenes than that."""
+    config = world.config
+    held_out = config.scenes > config.val_scenes and scene_index >= config.scenes - config.val_scenes
+    return "val" if held_out else "train"
 
 
 def gt_rows(boxes: pl.DataFrame) -> pl.DataFrame:

@@ -1,8 +1,8 @@
 """Write person crops of the world as MSMT17: ``msmt17/MSMT17_V1/{train,test}/<pid>/`` + list files.
 
 The crops are the Market-1501 writer's people (:func:`~omnipt_data.synth.formats.market1501.reid_crops`;
-MSMT17 has no junk or distractors). Person ids are numbered from 0 separately in ``train/`` (every scene but
-the last) and ``test/`` (the last scene), as in MSMT17. In train, a person's last crop goes to
+MSMT17 has no junk or distractors). Person ids are numbered from 0 separately in ``train/`` (the training
+scenes) and ``test/`` (the validation scenes), as in MSMT17. In train, a person's last crop goes to
 ``list_val.txt`` when they have several; in test, the first crop per person and camera goes to
 ``list_query.txt`` and the rest to ``list_gallery.txt``. Names are
 ``<pid>_<index>_<camera:02d>_<session>_<frame:04d>_<box>.jpg``: index counts the person's crops, the
