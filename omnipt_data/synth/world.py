@@ -36,7 +36,8 @@ MIN_HEIGHT_PX = 12
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """What to generate; every field is a CLI option of ``omnipt-data synth``."""
+    """What to generate. ``omnipt-data synth`` sets the common fields; the rest (lens, ground, slivers)
+    are for worlds drawn for a small model, as the training demo's."""
 
     seed: int = 0
     scenes: int = 4
@@ -55,6 +56,9 @@ class WorldConfig:
     ground_ramp: float = 0.0
     #: The last this many scenes are the validation split (when there are more scenes than that).
     val_scenes: int = 1
+    #: A person with fewer pixels of their width inside the image is left out of the frame, neither drawn
+    #: nor annotated: a box a few pixels wide at the image edge is no target for a small model to learn.
+    min_visible_width: int = 1
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ def _people(config: WorldConfig, rng: np.random.Generator) -> list[Person]:
     return [p for p in people if p.exit_frame >= 1]
 
 
-def _frame_boxes(scene: Scene, camera: Camera, frame: int) -> list[dict]:
+def _frame_boxes(scene: Scene, camera: Camera, frame: int, min_visible_width: int = 1) -> list[dict]:
     """Ground-truth rows of one frame of one view, nearest people first for occlusion."""
     present = [p for p in scene.people if p.enter_frame <= frame <= p.exit_frame]
     if not present:
@@ -236,7 +240,8 @@ def _frame_boxes(scene: Scene, camera: Camera, frame: int) -> list[dict]:
         x1 = round(foot_px[k, 0] - width / 2)
         y1 = round(head_px[k, 1])
         w, h = max(1, round(width)), max(1, round(height))
-        if x1 + w <= 0 or y1 + h <= 0 or x1 >= camera.width or y1 >= camera.height:
+        inside = min(x1 + w, camera.width) - max(x1, 0)
+        if inside < min_visible_width or y1 + h <= 0 or y1 >= camera.height:
             continue
         candidates.append((float(depth[k]), person, x1, y1, w, h))
     candidates.sort(key=lambda c: (c[0], c[1].track_id))
@@ -294,7 +299,9 @@ def generate_world(config: WorldConfig) -> World:
         scenes.append(scene)
         for v, camera in enumerate(scene.cameras, start=1):
             for frame in range(1, config.frames + 1):
-                for row in sorted(_frame_boxes(scene, camera, frame), key=lambda r: r["track_id"]):
+                for row in sorted(
+                    _frame_boxes(scene, camera, frame, config.min_visible_width), key=lambda r: r["track_id"]
+                ):
                     vis = row["vis_box"] or (None, None, None, None)
                     values = {
                         "scene": scene.name,
