@@ -1,14 +1,15 @@
 """Learnability: does the data teach a small model to detect and track? A check on every build change.
 
-The training demo's inputs (the synthetic world drawn for a small model, its train and validation
-stores, the four stages' builds; :mod:`omnipt_data.train.demo`) go through the four-stage schedule of
+The training demo's inputs (:mod:`omnipt_data.train.demo`) on the benchmark's own world (many short
+scenes, ten held out; :func:`~omnipt_data.train.demo.learning_world`): its train and validation stores and
+the four stages' builds go through the four-stage schedule of
 ``configs/schedule.learn.toml`` on a small offline Qwen2.5-VL, on the CPU. Targets, checked after the
 schedule (exit status 1 when one is missed):
 
 - exact answer format >= 95 % on the held-out probe after every stage (later stages must not wash out
   what earlier stages taught);
 - box F1 at IoU 0.5 >= 0.5 on the held-out validation frames;
-- HOTA >= 0.3 tracking the validation sequence.
+- HOTA >= 0.3 tracking the validation sequences.
 
 Beside the targets, each probe's image reliance (loss per answer token with another frame's image minus
 with its own; about 0 when the model ignores its images) shows whether the answers come from the pictures.
@@ -85,13 +86,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from omnipt_data.store import write_json
     from omnipt_data.train.curve import CURVE_PNG, PROBE_FRAME_PNG
-    from omnipt_data.train.demo import run_training_demo
+    from omnipt_data.train.demo import learning_world, run_training_demo
     from omnipt_data.train.schedule import load_schedule
 
     console = Console()
     started, cpu = time.perf_counter(), cpu_seconds()
     result = run_training_demo(
-        args.out, seed=args.seed, console=console, config=args.config, show_progress=False
+        args.out,
+        seed=args.seed,
+        console=console,
+        config=args.config,
+        show_progress=False,
+        world=learning_world(args.seed),
     )
     figures, missed = check(result)
     schedule_out = load_schedule(args.config, root=args.out).out

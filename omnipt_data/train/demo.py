@@ -64,6 +64,16 @@ def demo_world(seed: int = 0) -> Any:
     )
 
 
+def learning_world(seed: int = 0) -> Any:
+    """The learnability benchmark's world: the demo's, in 500 scenes of 4 frames, the last 10 held out,
+    people drawn three times the default size and left out below 10 pixels of width in view. Many scenes,
+    not many frames: on a few long scenes a small model learns each scene's look and where its people
+    walk instead of reading where they are; a box a few pixels wide at the edge breaks its format."""
+    from dataclasses import replace
+
+    return replace(demo_world(seed), scenes=500, frames=4, val_scenes=10, zoom=3.0, min_visible_width=10)
+
+
 @dataclass(frozen=True)
 class DemoBuild:
     stage: str
@@ -89,8 +99,9 @@ def configs_root() -> Path:
     return Path(__file__).resolve().parents[2] / "configs"
 
 
-def prepare_demo_inputs(out: Path, *, seed: int = 0, console: Console) -> dict[str, Path]:
-    """The world, its train and val stores, the builds and the model under ``out`` (reused if present)."""
+def prepare_demo_inputs(out: Path, *, seed: int = 0, console: Console, world: Any = None) -> dict[str, Path]:
+    """The world (``world``, a ``WorldConfig``, else :func:`demo_world`), its train and val stores, the
+    builds and the model under ``out`` (reused if present)."""
     from omnipt_data.build import BuildOptions, build
     from omnipt_data.convert import convert
     from omnipt_data.model import build_tiny_qwen_vl
@@ -101,7 +112,7 @@ def prepare_demo_inputs(out: Path, *, seed: int = 0, console: Console) -> dict[s
     out.mkdir(parents=True, exist_ok=True)
     paths = {"world": out / "world", "model": out / "model"}
     if not paths["world"].is_dir():
-        synthesize(paths["world"], demo_world(seed), formats=("mot",))
+        synthesize(paths["world"], world or demo_world(seed), formats=("mot",))
     for split in ("train", "val"):
         paths[f"store:{split}"] = store = out / "stores" / split
         if not store.is_dir():
@@ -166,15 +177,17 @@ def run_training_demo(
     console: Console | None = None,
     config: Path | None = None,
     show_progress: bool = True,
+    world: Any = None,
 ) -> ScheduleResult:
-    """Prepare the inputs, run the schedule on them and print the probes before and after training."""
+    """Prepare the inputs (on ``world``, else :func:`demo_world`), run the schedule on them and print the
+    probes before and after training."""
     console = console or Console()
     out = Path(out)
     config_path = Path(config) if config else configs_root() / DEMO_CONFIG
     if not config_path.is_file():
         raise OmniptError(f"{config_path}: the demo's schedule config is missing")
     started = time.perf_counter()
-    prepare_demo_inputs(out, seed=seed, console=console)
+    prepare_demo_inputs(out, seed=seed, console=console, world=world)
     single_thread_on_cpu()
     schedule = load_schedule(config_path, root=out)
     result = run_schedule(schedule, console=console, show_progress=show_progress)
