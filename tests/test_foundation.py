@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -18,6 +19,7 @@ from omnipt_data.convert import convert
 from omnipt_data.readers import ReadOptions, detect_format
 from omnipt_data.store import Store, validate
 from omnipt_data.synth import WorldConfig, synthesize
+from omnipt_data.synth.world import generate_world
 
 runner = CliRunner()
 
@@ -223,6 +225,17 @@ def test_world_and_store_are_deterministic(tmp_path):
     one = convert("mot", tmp_path / "a" / "mot", tmp_path / "s1", show_progress=False).store
     two = convert("mot", tmp_path / "b" / "mot", tmp_path / "s2", show_progress=False).store
     assert one.manifest["content_hash"] == two.manifest["content_hash"]
+
+
+def test_world_leaves_out_slivers_at_the_image_edge():
+    config = WorldConfig(seed=5, scenes=3, frames=24, people=3, width=224, height=168, zoom=3.0)
+    inside = pl.min_horizontal(pl.col("x") + pl.col("w"), 224) - pl.max_horizontal("x", 0)
+    full = generate_world(config).boxes.with_columns(inside.alias("inside"))
+    trimmed = generate_world(replace(config, min_visible_width=10)).boxes.with_columns(inside.alias("inside"))
+    assert full["inside"].min() >= 1 and full.filter(pl.col("inside") < 10).height > 0
+    # the slivers go, every other person stays where they were
+    key = ["scene", "frame", "track_id", "x", "y", "w", "h"]
+    assert trimmed.select(key).equals(full.filter(pl.col("inside") >= 10).select(key))
 
 
 def test_validate_separates_errors_from_warnings(tmp_path):
