@@ -138,8 +138,7 @@ class ClipTracker:
             self._note(results[name], text, ok)
             boxes = []
             for box in answer.boxes():
-                boxes.append(Box(*box.corners, next_id[name]))
-                next_id[name] += 1
+                boxes.append(Box(*box.corners, _fresh_id(next_id, name)))
             current[name] = boxes
             results[name].tracks += [Track(1, b.track_id, b.corners) for b in boxes]
         # following clips: the last frame of one clip is given as the first of the next
@@ -184,8 +183,7 @@ class ClipTracker:
                         if tid is None:
                             key = box.track_id if box.track_id is not None else -len(renamed) - 1
                             if key not in renamed:
-                                renamed[key] = next_id[name]
-                                next_id[name] += 1
+                                renamed[key] = _fresh_id(next_id, name)
                             tid = renamed[key]
                         tid = _unique_in_frame(tid, taken.setdefault(frame, set()), next_id, name)
                         results[name].tracks.append(Track(frame, tid, box.corners))
@@ -252,8 +250,7 @@ class ClipTracker:
                         taken: set[int] = set()
                         for box in boxes:
                             if box.track_id not in mapping:
-                                mapping[box.track_id] = next_id[name]
-                                next_id[name] += 1
+                                mapping[box.track_id] = _fresh_id(next_id, name)
                             tid = _unique_in_frame(mapping[box.track_id], taken, next_id, name)
                             results[name].tracks.append(Track(start + index, tid, box.corners, view))
                             if index == end - start:
@@ -273,7 +270,12 @@ def _unique_in_frame(track_id: int, taken: set[int], next_id: dict[str, int], na
     boxes one id (a small model does) must not write a frame that holds an id twice, which evaluation
     rejects; the second box starts a track of its own."""
     if track_id in taken:
-        track_id = next_id[name]
-        next_id[name] += 1
+        track_id = _fresh_id(next_id, name)
     taken.add(track_id)
     return track_id
+
+
+def _fresh_id(next_id: dict[str, int], name: str) -> int:
+    """The next unused track id of sequence ``name``, taken."""
+    next_id[name] += 1
+    return next_id[name] - 1
