@@ -153,6 +153,9 @@ def bench_convert_mot(work: Path, scenes: int) -> None:
         3, lambda: convert("mot", world / "mot", work / "mot-store", overwrite=True, show_progress=False)
     )
     boxes = Store.open(work / "mot-store").manifest["counts"]["boxes"]
+    console.print(
+        "  where a MOT conversion's time goes: " + convert_breakdown("mot", world / "mot", work / "mot-store")
+    )
     gt_files = sorted(world.glob("mot/*/*/gt/gt.txt"))
     floor = best_of(3, lambda: [pl.read_csv(p, has_header=False) for p in gt_files])
     assert sum(pl.read_csv(p, has_header=False).height for p in gt_files) == boxes
@@ -192,6 +195,77 @@ def bench_convert_mot(work: Path, scenes: int) -> None:
     )
 
 
+# Where a conversion's time goes beyond the reader's ``read_unit`` (parsing the files, composing the rows):
+# the store's functions timed, by the part they stand for. The reader runs one unit ahead in its own thread
+# and Parquet encoding in another, so the parts overlap and may add up to more than the wall time.
+CONVERT_PARTS = (
+    ("schema conforming", None, "conform"),
+    ("checks", "StreamValidator", "add"),
+    ("checks", "StreamValidator", "finish"),
+    ("counts", "StoreWriter", "_count"),
+    ("Parquet encoding", "_TableWriter", "_write"),
+    ("file hashes", None, "file_sha256"),
+)
+
+
+def convert_breakdown(format_name: str, source: Path, out: Path) -> str:
+    """Time one conversion's parts (see :data:`CONVERT_PARTS`) in seconds, each summed over its calls."""
+    import threading
+    from contextlib import ExitStack
+    from unittest import mock
+
+    from omnipt_data import store
+    from omnipt_data.convert import convert
+    from omnipt_data.readers import get_reader
+
+    spent: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def add(part: str, seconds: float) -> None:
+        with lock:
+            spent[part] = spent.get(part, 0.0) + seconds
+
+    def timed(part: str, function: Callable) -> Callable:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            if not hasattr(result, "__next__"):
+                add(part, time.perf_counter() - started)
+                return result
+            return timed_iteration(part, result, time.perf_counter() - started)
+
+        return call
+
+    def timed_iteration(part: str, items: Any, seconds: float) -> Any:  # a generator's time is its steps'
+        while True:
+            started = time.perf_counter()
+            try:
+                item = next(items)
+            except StopIteration:
+                add(part, seconds + time.perf_counter() - started)
+                return
+            seconds += time.perf_counter() - started
+            yield item
+
+    with ExitStack() as patches:
+        reader = get_reader(format_name)
+        patches.enter_context(
+            mock.patch.object(
+                reader, "read_unit", timed("reading (parse files, compose rows)", reader.read_unit)
+            )
+        )
+        for part, owner_name, attribute in CONVERT_PARTS:
+            owner = getattr(store, owner_name) if owner_name else store
+            patches.enter_context(mock.patch.object(owner, attribute, timed(part, getattr(owner, attribute))))
+        started = time.perf_counter()
+        convert(format_name, source, out, overwrite=True, show_progress=False)
+        wall = time.perf_counter() - started
+    parts = ", ".join(
+        f"{part} {seconds:.3f} s" for part, seconds in sorted(spent.items(), key=lambda kv: -kv[1])
+    )
+    return f"{parts} (threads overlap; wall {wall:.3f} s)"
+
+
 def bench_convert_coco(work: Path, scenes: int) -> None:
     import orjson
 
@@ -205,6 +279,9 @@ def bench_convert_coco(work: Path, scenes: int) -> None:
     annotations = sorted(coco.glob("annotations/instances_*.json"))
     ours = best_of(3, lambda: convert("coco", coco, work / "coco-store", overwrite=True, show_progress=False))
     boxes = Store.open(work / "coco-store").manifest["counts"]["boxes"]
+    console.print(
+        "  where a COCO conversion's time goes: " + convert_breakdown("coco", coco, work / "coco-store")
+    )
     # the least any reader does: parse the files (a polars frame of the annotations as they are, with their
     # nested segmentation lists, takes longer than the whole conversion), with the cyclic garbage collector
     # paused as the reader pauses it (left on, it walks the new objects over and over: 1.7x the time)
