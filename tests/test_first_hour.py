@@ -1,5 +1,6 @@
 """What a newcomer meets first: ``convert --help`` names every format and how ``auto`` picks one; output
-piped to a file keeps its lines whole; ``exports/`` is there in a clone."""
+piped to a file keeps its lines whole; ``exports/`` is there in a clone; ``scripts/test`` on a disk too full
+for its environments says so before installing anything."""
 
 from __future__ import annotations
 
@@ -77,3 +78,22 @@ def test_exports_folder_is_in_a_clone_and_only_its_outputs_are_ignored() -> None
     assert git("ls-files", "--error-unmatch", "exports/README.md").returncode == 0
     ignored = git("check-ignore", "--no-index", "exports/README.md", "exports/sft/x.jsonl", "exports/x.txt")
     assert ignored.stdout.split() == ["exports/sft/x.jsonl", "exports/x.txt"]
+
+
+def test_a_disk_too_full_for_the_first_run_is_named_before_anything_is_installed(tmp_path: Path) -> None:
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "df").write_text(  # df -Pm as POSIX prints it, for a disk with 100 MB free
+        "#!/bin/sh\necho 'Filesystem 1048576-blocks Used Available Capacity Mounted on'\n"
+        "echo '/dev/vda 1000 900 100 90% /'\n"
+    )
+    (shim / "df").chmod(0o755)
+    venv = tmp_path / "fresh-venv"
+    env = {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ['PATH']}", "OMNIPT_VENV": str(venv)}
+    result = subprocess.run(
+        [str(PROJECT / "scripts" / "test"), "--collect-only"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1
+    assert f"100 MB free on the disk of {PROJECT}" in result.stderr
+    assert str(venv) in result.stderr  # what it would have installed
+    assert not venv.exists()
