@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from omnipt_data.store import write_json
     from omnipt_data.train.curve import CURVE_PNG, PROBE_FRAME_PNG
-    from omnipt_data.train.demo import learning_world, run_training_demo
+    from omnipt_data.train.demo import LEARNING_MODEL_SIZE, learning_world, run_training_demo
     from omnipt_data.train.schedule import load_schedule
 
     console = Console()
@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         config=args.config,
         show_progress=False,
         world=learning_world(args.seed),
+        model_size=LEARNING_MODEL_SIZE,
     )
     figures, missed = check(result)
     schedule_out = load_schedule(args.config, root=args.out).out

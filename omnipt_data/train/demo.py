@@ -64,6 +64,10 @@ def demo_world(seed: int = 0) -> Any:
     )
 
 
+#: The learnability benchmark's model size: within its CPU budget, more steps of a shallower model.
+LEARNING_MODEL_SIZE = "shallow"
+
+
 def learning_world(seed: int = 0) -> Any:
     """The learnability benchmark's world: the demo's, in 500 scenes of 4 frames, the last 10 held out,
     people drawn three times the default size and left out below 10 pixels of width in view. Many scenes,
@@ -99,9 +103,11 @@ def configs_root() -> Path:
     return Path(__file__).resolve().parents[2] / "configs"
 
 
-def prepare_demo_inputs(out: Path, *, seed: int = 0, console: Console, world: Any = None) -> dict[str, Path]:
+def prepare_demo_inputs(
+    out: Path, *, seed: int = 0, console: Console, world: Any = None, model_size: str = DEMO_MODEL_SIZE
+) -> dict[str, Path]:
     """The world (``world``, a ``WorldConfig``, else :func:`demo_world`), its train and val stores, the
-    builds and the model under ``out`` (reused if present)."""
+    builds and the model (of ``model_size``) under ``out`` (reused if present)."""
     from omnipt_data.build import BuildOptions, build
     from omnipt_data.convert import convert
     from omnipt_data.model import build_tiny_qwen_vl
@@ -140,8 +146,8 @@ def prepare_demo_inputs(out: Path, *, seed: int = 0, console: Console, world: An
         paths[f"build:{name}"] = target
     if not paths["model"].is_dir():
         corpus = list(build_texts([paths[f"build:{name}"] for name in DEMO_BUILDS]))
-        build_tiny_qwen_vl(paths["model"], seed=seed, size=DEMO_MODEL_SIZE, corpus=corpus)
-    console.print(f"{DEMO_MODEL_SIZE} model: {paths['model']}")
+        build_tiny_qwen_vl(paths["model"], seed=seed, size=model_size, corpus=corpus)
+    console.print(f"{model_size} model: {paths['model']}")
     return paths
 
 
@@ -178,16 +184,17 @@ def run_training_demo(
     config: Path | None = None,
     show_progress: bool = True,
     world: Any = None,
+    model_size: str = DEMO_MODEL_SIZE,
 ) -> ScheduleResult:
-    """Prepare the inputs (on ``world``, else :func:`demo_world`), run the schedule on them and print the
-    probes before and after training."""
+    """Prepare the inputs (on ``world``, else :func:`demo_world`; a model of ``model_size``), run the
+    schedule on them and print the probes before and after training."""
     console = console or Console()
     out = Path(out)
     config_path = Path(config) if config else configs_root() / DEMO_CONFIG
     if not config_path.is_file():
         raise OmniptError(f"{config_path}: the demo's schedule config is missing")
     started = time.perf_counter()
-    prepare_demo_inputs(out, seed=seed, console=console, world=world)
+    prepare_demo_inputs(out, seed=seed, console=console, world=world, model_size=model_size)
     single_thread_on_cpu()
     schedule = load_schedule(config_path, root=out)
     result = run_schedule(schedule, console=console, show_progress=show_progress)
