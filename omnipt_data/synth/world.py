@@ -219,7 +219,7 @@ def _people(config: WorldConfig, rng: np.random.Generator) -> list[Person]:
     return [p for p in people if p.exit_frame >= 1]
 
 
-def _frame_boxes(scene: Scene, camera: Camera, frame: int, min_visible_width: int = 1) -> list[dict]:
+def _frame_boxes(scene: Scene, camera: Camera, frame: int, min_visible_width: int) -> list[dict]:
     """Ground-truth rows of one frame of one view, nearest people first for occlusion."""
     present = [p for p in scene.people if p.enter_frame <= frame <= p.exit_frame]
     if not present:
