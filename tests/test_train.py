@@ -201,6 +201,30 @@ def test_lora_sft_merges_into_full_weights(tiny_model_dir, builds, tmp_path):
     assert all(k.startswith("model.layers.") and k.split(".")[-2] in projections for k in changed)
 
 
+def test_bf16_on_the_cpu_is_bf16_arithmetic_over_float32_weights(tiny_model_dir, builds, tmp_path):
+    """On the CPU, --bf16 true trains through the trainer's autocast: bf16 products, float32 weights kept
+    and saved (AdamW's small updates would round away in bf16 weights)."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    seen: set[tuple[Any, Any]] = set()
+
+    class WatchProducts(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            # TRL fuses the logits into the loss, so a language layer's projection is where to look
+            layer = model.model.language_model.layers[0].mlp.down_proj
+            layer.register_forward_hook(lambda linear, _, out: seen.add((linear.weight.dtype, out.dtype)))
+
+    out = tmp_path / "bf16"
+    options = TrainOptions(
+        model=tiny_model_dir, data=builds["mid"], out=out, max_steps=2, batch_size=2, bf16="true", **QUIET
+    )
+    assert train_sft(options, callbacks=(WatchProducts(),)).steps == 2
+    assert seen == {(torch.float32, torch.bfloat16)}
+    assert {w.dtype for w in load_file(out / "model.safetensors").values()} == {torch.float32}
+
+
 def test_grpo_moves_reward_and_weights(sft_checkpoint, builds, tmp_path):
     from safetensors.torch import load_file
 

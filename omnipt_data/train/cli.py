@@ -42,7 +42,10 @@ MaxSteps = Annotated[int | None, typer.Option(help="Optimizer steps (overrides -
 BatchSize = Annotated[int, typer.Option(help="Samples per device and step (GRPO: answers).")]
 GradAccum = Annotated[int, typer.Option(help="Gradient accumulation steps.")]
 Warmup = Annotated[float, typer.Option(help="Warmup: a ratio of the steps below 1, else steps.")]
-Bf16 = Annotated[str, typer.Option(help="auto (bf16 on a GPU, fp32 on the CPU), true or false.")]
+Bf16 = Annotated[
+    str,
+    typer.Option(help="auto (bf16 on a GPU, fp32 on the CPU), true (CPU: bf16 math on fp32 weights), false."),
+]
 Checkpointing = Annotated[str, typer.Option(help="Gradient checkpointing: auto (on a GPU), true or false.")]
 MaxLength = Annotated[int | None, typer.Option(help="Truncate longer samples (default: never).")]
 SaveSteps = Annotated[int, typer.Option(help="Save a resumable checkpoint every this many steps.")]
