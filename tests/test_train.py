@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -221,8 +222,28 @@ def test_bf16_on_the_cpu_is_bf16_arithmetic_over_float32_weights(tiny_model_dir,
         model=tiny_model_dir, data=builds["mid"], out=out, max_steps=2, batch_size=2, bf16="true", **QUIET
     )
     assert train_sft(options, callbacks=(WatchProducts(),)).steps == 2
-    assert seen == {(torch.float32, torch.bfloat16)}
+    # a CPU without bf16 arithmetic trains in float32 (the next test makes this one such a CPU)
+    products = torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else torch.float32
+    assert seen == {(torch.float32, products)}
     assert {w.dtype for w in load_file(out / "model.safetensors").values()} == {torch.float32}
+
+
+def test_bf16_on_a_cpu_without_bf16_arithmetic_trains_in_float32_and_says_so(
+    tiny_model_dir, builds, tmp_path
+):
+    from safetensors.torch import load_file
+
+    out = tmp_path / "float32"
+    command = [sys.executable, "-m", "omnipt_data.cli", "train", "sft", "--model", str(tiny_model_dir)]
+    command += ["--data", str(builds["mid"]), "--out", str(out), "--max-steps", "2", "--batch-size", "2"]
+    # oneDNN capped at AVX2 computes as a CPU without AVX-512 would: bf16 products there are emulated
+    env = os.environ | {"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    run = subprocess.run([*command, "--bf16", "true"], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    note = "bf16: this CPU has no bf16 arithmetic (AVX-512 or AMX), so training runs in float32"
+    assert note in " ".join(run.stdout.split())
+    assert read_record(out)["notes"][0] == note
+    assert {str(w.dtype) for w in load_file(out / "model.safetensors").values()} == {"torch.float32"}
 
 
 def test_grpo_moves_reward_and_weights(sft_checkpoint, builds, tmp_path):
