@@ -246,6 +246,46 @@ def test_bf16_on_a_cpu_without_bf16_arithmetic_trains_in_float32_and_says_so(
     assert {str(w.dtype) for w in load_file(out / "model.safetensors").values()} == {"torch.float32"}
 
 
+def test_the_loss_head_projects_only_the_answer_tokens_on_the_cpu(
+    tiny_model_dir, builds, tmp_path, monkeypatch
+):
+    """TRL's fused loss head would project every prompt position onto the vocabulary off CUDA; training
+    on the CPU projects the labelled positions alone, as on a GPU, and learns the same."""
+    from transformers import TrainerCallback
+    from trl.trainer import utils as trl_utils
+
+    projected: list[int] = []
+    labelled: list[int] = []
+    head = trl_utils._ChunkedLogProbFunction
+    apply = head.apply
+
+    def counting_apply(hidden, *args):
+        projected.append(hidden.shape[0])
+        return apply(hidden, *args)
+
+    monkeypatch.setattr(head, "apply", counting_apply)
+
+    class CountLabels(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            forward = model.forward
+
+            def counting_forward(*args, labels=None, **kwargs):
+                if labels is not None and kwargs.get("fused_lm_head"):
+                    labelled.append(int((labels[:, 1:] != -100).sum()))
+                return forward(*args, labels=labels, **kwargs)
+
+            model.forward = counting_forward
+
+    options = TrainOptions(
+        model=tiny_model_dir, data=builds["mid"], out=tmp_path / "sft", max_steps=3, batch_size=2, **QUIET
+    )
+    result = train_sft(options, callbacks=(CountLabels(),))
+    assert result.steps == 3 and len(labelled) == 3
+    assert projected == labelled and min(labelled) > 0
+    # TRL's own choice is back once training ends
+    assert not trl_utils._use_triton(__import__("torch").device("cpu"))
+
+
 def test_grpo_moves_reward_and_weights(sft_checkpoint, builds, tmp_path):
     from safetensors.torch import load_file
 
