@@ -250,7 +250,8 @@ def test_the_loss_head_projects_only_the_answer_tokens_on_the_cpu(
     tiny_model_dir, builds, tmp_path, monkeypatch
 ):
     """TRL's fused loss head would project every prompt position onto the vocabulary off CUDA; training
-    on the CPU projects the labelled positions alone, as on a GPU, and learns the same."""
+    on the CPU projects the labelled positions alone, as on a GPU."""
+    import torch
     from transformers import TrainerCallback
     from trl.trainer import utils as trl_utils
 
@@ -283,7 +284,7 @@ def test_the_loss_head_projects_only_the_answer_tokens_on_the_cpu(
     assert result.steps == 3 and len(labelled) == 3
     assert projected == labelled and min(labelled) > 0
     # TRL's own choice is back once training ends
-    assert not trl_utils._use_triton(__import__("torch").device("cpu"))
+    assert not trl_utils._use_triton(torch.device("cpu"))
 
 
 def test_grpo_moves_reward_and_weights(sft_checkpoint, builds, tmp_path):

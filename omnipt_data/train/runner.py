@@ -261,10 +261,10 @@ def model_init_kwargs(bf16: bool) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def loss_head_on_answers_only() -> Iterator[None]:
-    """While it is open, TRL's fused loss head projects only the labelled positions (the answers) onto the
-    vocabulary on the CPU too, as it does on CUDA and XPU; elsewhere it scores every position, for compilers
-    that want fixed tile shapes. Eager CPU runs gain the whole prompt's projections and log-softmaxes: a
-    step of the learnability model took 0.43 s instead of 0.61, with the same losses."""
+    """TRL's fused loss head projects only the labelled positions (the answers) onto the vocabulary on CUDA
+    and XPU, but every position elsewhere, for compilers that want fixed tile shapes. While this is open,
+    the CPU gets the labelled positions alone too: eager runs skip the prompt's projections and
+    log-softmaxes (a step of the learnability model took 0.43 s instead of 0.61, with the same losses)."""
     from trl.trainer import utils as trl_utils
 
     answers_only = trl_utils._use_triton
