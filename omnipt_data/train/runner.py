@@ -267,12 +267,12 @@ def loss_head_on_answers_only() -> Iterator[None]:
     log-softmaxes (a step of the learnability model took 0.43 s instead of 0.61, with the same losses)."""
     from trl.trainer import utils as trl_utils
 
-    answers_only = trl_utils._use_triton
-    trl_utils._use_triton = lambda device: device.type == "cpu" or answers_only(device)
+    trl_choice = trl_utils._use_triton
+    trl_utils._use_triton = lambda device: device.type == "cpu" or trl_choice(device)
     try:
         yield
     finally:
-        trl_utils._use_triton = answers_only
+        trl_utils._use_triton = trl_choice
 
 
 def lora_config(options: TrainOptions) -> Any:
