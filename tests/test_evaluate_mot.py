@@ -163,6 +163,28 @@ def test_missed_frames_count_fn_and_fragmentation() -> None:
     assert (quiet["CLR_TP"], quiet["CLR_FN"], quiet["Frag"]) == (8, 2, 0)
 
 
+def test_the_truth_cut_at_the_image_border_misses_only_above_its_own_overlap(tmp_path: Path) -> None:
+    """A store's truth, each box cut at the border, scored against the whole boxes: two people in two
+    frames of a 100x100 image, one inside, one whose box reaches 19 px above the top (the cut box overlaps
+    the whole by IoU 31/50 = 0.62). HOTA's 12 thresholds up to 0.60 match both (1 each); the 7 above
+    match only the first: DetA 2 / (2 + 2 + 2), AssA 1."""
+    from omnipt_data.convert import convert
+    from omnipt_data.evaluate.store_gt import evaluate_truth_in_image
+
+    source = tmp_path / "seq"
+    source.mkdir()
+    (source / "seqinfo.ini").write_text("[Sequence]\nname=seq\nseqLength=2\nimWidth=100\nimHeight=100\n")
+    write_rows(
+        source / "gt" / "gt.txt",
+        [[f, 1, 10, 10, 20, 40, 1, 1, 1] for f in (1, 2)]
+        + [[f, 2, 50, -19, 20, 50, 1, 1, 1] for f in (1, 2)],
+    )
+    store = convert("mot", source, tmp_path / "store", show_progress=False).store
+    row = evaluate_truth_in_image(store.path).combined
+    assert row["HOTA"] == pytest.approx((12 + 7 * math.sqrt(1 / 3)) / 19, abs=1e-9)
+    assert (row["CLR_TP"], row["CLR_FN"], row["CLR_FP"]) == (4, 0, 0)
+
+
 # --- MOTChallenge preprocessing ---------------------------------------------------------------------
 
 
