@@ -69,13 +69,15 @@ LEARNING_MODEL_SIZE = "shallow"
 
 
 def learning_world(seed: int = 0) -> Any:
-    """The learnability benchmark's world: the demo's, in 500 scenes of 4 frames, the last 10 held out,
+    """The learnability benchmark's world: the demo's, in 500 scenes of 4 frames, the last 40 held out,
     people drawn three times the default size and left out below 10 pixels of width in view. Many scenes,
     not many frames: on a few long scenes a small model learns each scene's look and where its people
-    walk instead of reading where they are; a box a few pixels wide at the edge breaks its format."""
+    walk instead of reading where they are; a box a few pixels wide at the edge breaks its format. Forty
+    held-out scenes (80 to 120 frames with people), not ten: on ten, box F1 differed by 0.3 between
+    two seeds whose models were 0.1 apart on 120 frames of a third world."""
     from dataclasses import replace
 
-    return replace(demo_world(seed), scenes=500, frames=4, val_scenes=10, zoom=3.0, min_visible_width=10)
+    return replace(demo_world(seed), scenes=500, frames=4, val_scenes=40, zoom=3.0, min_visible_width=10)
 
 
 @dataclass(frozen=True)
