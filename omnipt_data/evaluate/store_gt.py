@@ -46,6 +46,8 @@ def evaluate_truth_in_image(store: Path) -> EvalResult:
     """TrackEval's score of the store's own ground truth, each box cut at the image border, against that
     ground truth: the most a tracker reaches when it answers in image pixels, as every answer here does,
     while MOTChallenge ground truth keeps the whole box of a person the border cuts."""
+    from omnipt_data.answers import Box, clip_box
+
     s = Store.open(store)
     sizes = (
         s.read("frames").group_by("sequence", "view").agg(pl.col("width").first(), pl.col("height").first())
@@ -53,13 +55,12 @@ def evaluate_truth_in_image(store: Path) -> EvalResult:
     size_of = {view_sequence_name(q, v): (w, h) for q, v, w, h in sizes.iter_rows()}
     sequences = {}
     for name, (gt, length) in store_gt_arrays(store).items():
-        width, height = size_of[name]
-        kept = gt[gt[:, 6] == 1]
-        x1, y1 = np.clip(kept[:, 2], 0, width), np.clip(kept[:, 3], 0, height)
-        x2, y2 = np.clip(kept[:, 2] + kept[:, 4], 0, width), np.clip(kept[:, 3] + kept[:, 5], 0, height)
-        inside = (x2 > x1) & (y2 > y1)
-        pred = np.column_stack([kept[:, :2], x1, y1, x2 - x1, y2 - y1, np.ones(len(kept))])[inside]
-        sequences[name] = (gt, pred, length)
+        rows = []
+        for frame, track, x, y, w, h, flag, *_ in gt:
+            box = clip_box(Box(x, y, x + w, y + h), size_of[name])
+            if flag == 1 and box.width > 0 and box.height > 0:
+                rows.append((frame, track, box.x1, box.y1, box.width, box.height, 1.0))
+        sequences[name] = (gt, np.array(rows, dtype=np.float64).reshape(-1, 7), length)
     return evaluate_sequences(sequences)
 
 
