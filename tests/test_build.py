@@ -232,3 +232,34 @@ def test_long_videos_become_conversations_whose_last_frame_seeds_the_next_turn(s
     assert [b.track_id for b in given] == [b.track_id for b in last_frame]
     # the second clip starts on the first clip's last frame
     assert record["images"][3] == record["images"][4]
+
+
+def test_negatives_make_the_templates_share_when_whole_scenes_are_empty(tmp_path):
+    from dataclasses import replace
+
+    from omnipt_data.synth import synthesize
+    from omnipt_data.train.demo import learning_world
+
+    # Scenes of four frames where one or two people cross a plaza: a third of the frames show nobody,
+    # most of them in scenes where nobody walks at all.
+    synthesize(tmp_path / "world", replace(learning_world(3), scenes=80, val_scenes=1))
+    store = convert("mot", tmp_path / "world" / "mot", tmp_path / "store", show_progress=False).store.path
+    options = dict(stage="format-rl", stores=[store], tasks=["ground_all"], params={"frame_stride": 1})
+    build(BuildOptions(out=tmp_path / "build", show_progress=False, **options))
+    records = _records(tmp_path / "build" / "native" / "ground_all")
+    negatives = [r for r in records if r["meta"]["negative"]]
+    assert all(r["messages"][-1]["content"][0]["text"] == "None" for r in negatives)
+    assert 0.06 <= len(negatives) / len(records) <= 0.14  # ground_all's negative_share is 0.1
+
+    def scene(record: dict) -> str:
+        return record["key"].split("#")[0]
+
+    scenes_with_people = {scene(r) for r in records if not r["meta"]["negative"]}
+    from_empty_scenes = [r for r in negatives if scene(r) not in scenes_with_people]
+    assert len(from_empty_scenes) >= len(negatives) // 2, "negatives drawn only where people walk"
+
+    # the same negatives whatever the shard size
+    build(BuildOptions(out=tmp_path / "sharded", shard_size=7, show_progress=False, **options))
+    assert sorted(r["key"] for r in _records(tmp_path / "sharded" / "native" / "ground_all")) == sorted(
+        r["key"] for r in records
+    )

@@ -32,7 +32,7 @@ from omnipt_data.answers import (
 )
 from omnipt_data.atomic import atomic_directory
 from omnipt_data.build.draft import Draft, Image
-from omnipt_data.build.engines import ENGINES, render_source, render_source_on_ray
+from omnipt_data.build.engines import ENGINES, negative_rate, render_source, render_source_on_ray
 from omnipt_data.build.exporters import (
     CHECKED_WITH,
     CONVERTERS,
@@ -324,11 +324,14 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     task_stats = stats[template.task]
                     for source in sources:
                         task_stats.skipped += source.excluded(draws_for(template.sampler, params))
+                        negatives = negative_rate(template, source, params, options)
                         if options.engine == "ray":
-                            rendered = render_source_on_ray(template, source, params, options, staging=tmp)
+                            rendered = render_source_on_ray(
+                                template, source, params, options, negatives, staging=tmp
+                            )
                         else:
                             rendered = render_source(
-                                template, source, params, options, renderer, count_tokens
+                                template, source, params, options, renderer, count_tokens, negatives
                             )
                         for dataset, record, tokens in rendered:
                             if (

@@ -59,20 +59,15 @@ def negative_share(params: dict[str, Any]) -> float:
     return float(params.get("negative_share", DEFAULT_NEGATIVE_SHARE))
 
 
-def keep_negatives(drafts: list[Draft], share: float, rng: Random) -> list[Draft]:
-    """All positive drafts and as many negatives (empty answers) as make them ``share`` of the result.
-
-    Called per scene or sequence, so a build sharded by scene keeps the same drafts; the expected count
-    is rounded up or down at random, so many small scenes add up to the share. Order is kept.
-    """
-    negatives = [k for k, d in enumerate(drafts) if d.empty]
-    positives = len(drafts) - len(negatives)
+def negative_keep_rate(positives: int, negatives: int, share: float) -> float:
+    """The chance to keep each negative (empty answer) so that negatives make ``share`` of the samples,
+    at most: drawn over a whole task, not per scene, because empty frames gather in scenes where nobody
+    walks, and a per-scene quota (negatives in proportion to that scene's positives) keeps none of them."""
+    if negatives == 0 or share <= 0.0:
+        return 0.0
     if share >= 1.0:
-        return drafts
-    wanted = max(0.0, share) / (1.0 - max(0.0, share)) * positives
-    count = min(len(negatives), int(wanted) + (rng.random() < wanted - int(wanted)))
-    kept = set(rng.sample(negatives, count))
-    return [d for k, d in enumerate(drafts) if not d.empty or k in kept]
+        return 1.0
+    return min(1.0, share / (1.0 - share) * positives / negatives)
 
 
 def balance_yes_no(drafts: list[Draft], yes_share: float, rng: Random) -> list[Draft]:

@@ -21,8 +21,6 @@ from omnipt_data.build.draft import (
     Turn,
     boxes_of,
     gt_boxes,
-    keep_negatives,
-    negative_share,
     target_boxes,
     to_boxes,
 )
@@ -94,8 +92,8 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
     (every frame but the last), ``none``. ``answer_frames``: ``all``, ``last`` or ``after_given``.
     ``only_given``: answer only the given ids (position prediction; ids that left are simply absent).
     ``turns`` > 1 chains consecutive clips into one conversation, each turn given the last frame of the
-    previous one (long videos). Clips with nobody to answer make at most ``negative_share`` of the
-    samples. Only videos are drawn from."""
+    previous one (long videos). Clips with nobody to answer are negatives (the builder keeps
+    ``negative_share`` of the samples). Only videos are drawn from."""
     given_mode = params.get("given", "first")
     answer_frames = params.get("answer_frames", "after_given")
     only_given = bool(params.get("only_given", False))
@@ -104,7 +102,6 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
         by_frame = _by_frame(target_boxes(boxes).filter(pl.col("track_id").is_not_null()))
         rows = _sized(frames).to_dicts()
         windows = [rows[span] for span in _spans(len(rows), params)]
-        drafts = []
         for first in range(0, len(windows) - turns_per_draft + 1, turns_per_draft):
             group = windows[first : first + turns_per_draft]
             order: dict[str, int] = {}
@@ -134,8 +131,7 @@ def clip(source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], R
                 }
                 turns.append(Turn(_clip_images(w), context, Answer.from_frames(answer)))
             key = f"{seq.uid}@{group[0][0]['frame_index']}"
-            drafts.append(Draft(key, seq.dataset, turns, {"sequence": seq.uid}))
-        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
+            yield Draft(key, seq.dataset, turns, {"sequence": seq.uid})
 
 
 def _views_of(scene: list, expression_views: list[str] | None, all_views: bool) -> list:
@@ -149,8 +145,7 @@ def referring(
 ) -> Iterator[Draft]:
     """The people a sentence names, over a clip (``length`` 1 with ``single_image`` for grounding in one
     image). ``views = "all"`` answers per view under ``View <name>:`` (cross-view). The targets are the
-    referents, whatever their category. A clip where the sentence names nobody is a negative sample;
-    negatives make at most ``negative_share`` of a scene's samples."""
+    referents, whatever their category. A clip where the sentence names nobody is a negative sample."""
     all_views = params.get("views", "one") == "all"
     single_image = bool(params.get("single_image", False))
     for (dataset, split, name), scene in source.scenes(draws_for("referring", params)).items():
@@ -161,7 +156,6 @@ def referring(
             continue
         referents = source.referents(expressions["expression_uid"])
         loaded = {}
-        drafts = []
         for expr in expressions.iter_rows(named=True):
             views = _views_of(scene, expr["views"], all_views)
             for seq in views:
@@ -187,10 +181,7 @@ def referring(
                     answer = _referred_answer(views, per_view, loaded, hits, single_image, all_views)
                     context = {"sentence": expr["sentence"], "n_frames": len(indices), "n_views": len(views)}
                     meta = {"expression": expr["expression_uid"], "sequences": [s.uid for s in views]}
-                    drafts.append(Draft(key, dataset, [Turn(images, context, answer)], meta))
-        yield from keep_negatives(
-            drafts, negative_share(params), rng_for(f"{dataset}/{split}/{name}#negatives")
-        )
+                    yield Draft(key, dataset, [Turn(images, context, answer)], meta)
 
 
 def _referred_answer(views, per_view, loaded, hits, single_image, all_views) -> Answer:
@@ -215,7 +206,7 @@ def semantic(
 ) -> Iterator[Draft]:
     """Semantic MOT over a clip: boxes with ids, a caption per track present, the interactions between
     tracks present (in words, ``approaches``, where the store keeps the synset), and the clip's
-    summary. Clips with nobody make at most ``negative_share``."""
+    summary. Clips with nobody are negatives."""
     for seq, frames, boxes in source.sequence_batches(draws_for("semantic", params)):
         semantics = source.semantics([seq.uid])
         if semantics.height == 0:
@@ -227,7 +218,6 @@ def semantic(
         relations = semantics.filter(pl.col("kind") == "interaction")
         summary = semantics.filter(pl.col("kind") == "summary")["text"].to_list()
         tracked = target_boxes(boxes).filter(pl.col("track_id").is_not_null())
-        drafts = []
         for window in _windows(frames, params):
             order = {uid: k for k, uid in enumerate(window["frame_uid"].to_list())}
             in_clip = tracked.filter(pl.col("frame_uid").is_in(list(order)))
@@ -241,8 +231,7 @@ def semantic(
             answer.summary = summary[0] if summary and ids else None
             key = f"{seq.uid}@{window['frame_index'][0]}"
             turn = Turn(_clip_images(window.iter_rows(named=True)), {"n_frames": window.height}, answer)
-            drafts.append(Draft(key, seq.dataset, [turn], {"sequence": seq.uid}))
-        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
+            yield Draft(key, seq.dataset, [turn], {"sequence": seq.uid})
 
 
 def track_caption(

@@ -14,8 +14,6 @@ from omnipt_data.build.draft import (
     Image,
     Turn,
     balance_yes_no,
-    keep_negatives,
-    negative_share,
     target_boxes,
     to_boxes,
 )
@@ -50,28 +48,21 @@ def _image(row: dict[str, Any]) -> Image:
 def grounding(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
-    """Every person in one image, boxes without ids; images with nobody make ``negative_share`` of the
-    samples (at most)."""
+    """Every person in one image, boxes without ids; images with nobody are negatives (the builder keeps
+    ``negative_share`` of the samples)."""
     for seq, found in _frames_with_targets(source, "grounding", params):
-        drafts = []
         for row, rows in found:
             answer = Answer.single_image(to_boxes(rows))
-            drafts.append(
-                Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {"count": rows.height}, answer)])
-            )
-        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
+            yield Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {"count": rows.height}, answer)])
 
 
 def counting(
     source: BuildSource, params: dict[str, Any], rng_for: Callable[[str], Random]
 ) -> Iterator[Draft]:
-    """How many people an image shows (``Answer: N``); images with nobody make ``negative_share``."""
+    """How many people an image shows (``Answer: N``); images with nobody are negatives."""
     for seq, found in _frames_with_targets(source, "counting", params):
-        drafts = [
-            Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {}, render_count(rows.height))])
-            for row, rows in found
-        ]
-        yield from keep_negatives(drafts, negative_share(params), rng_for(f"{seq.uid}#negatives"))
+        for row, rows in found:
+            yield Draft(row["frame_uid"], seq.dataset, [Turn([_image(row)], {}, render_count(rows.height))])
 
 
 def visibility(
