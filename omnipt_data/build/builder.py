@@ -13,7 +13,9 @@ import hashlib
 import os
 import random
 import re
+import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -31,8 +33,8 @@ from omnipt_data.answers import (
     scale_answer,
 )
 from omnipt_data.atomic import atomic_directory
-from omnipt_data.build.draft import Draft, Image
-from omnipt_data.build.engines import ENGINES, negative_rate, render_source, render_source_on_ray
+from omnipt_data.build.draft import Draft, Image, negative_keep_rate, negative_share
+from omnipt_data.build.engines import ENGINES, Rendered, render_source, render_source_on_ray
 from omnipt_data.build.exporters import (
     CHECKED_WITH,
     CONVERTERS,
@@ -296,6 +298,33 @@ class Renderer:
         return record, tokens
 
 
+def with_negative_share(
+    rendered: Iterator[Rendered], share: float, seed: int, task: str, spool_dir: Path
+) -> Iterator[Rendered]:
+    """The rendered samples of ``task``, in their order, each negative (empty answer) kept by a draw seeded
+    with its key, at the rate that makes negatives ``share`` of the samples. The rate needs the counts of
+    the whole store (empty frames gather in scenes where nobody walks, so a quota per scene keeps none of
+    theirs): the samples wait in a spool file in ``spool_dir`` until the last one is drawn."""
+    if share >= 1.0:
+        yield from rendered
+        return
+    if share <= 0.0:
+        yield from (item for item in rendered if not item[1]["meta"]["negative"])
+        return
+    counts = [0, 0]
+    with tempfile.TemporaryFile(dir=spool_dir) as spool:
+        for item in rendered:
+            counts[bool(item[1]["meta"]["negative"])] += 1
+            spool.write(orjson.dumps(item) + b"\n")
+        rate = negative_keep_rate(counts[0], counts[1], share)
+        spool.seek(0)
+        for line in spool:
+            dataset, record, tokens = orjson.loads(line)
+            negative = record["meta"]["negative"]
+            if not negative or seeded(seed, "negative", task, record["key"]).random() < rate:
+                yield dataset, record, tokens
+
+
 def build(options: BuildOptions) -> dict[str, Any]:
     """Run a build; returns its manifest (also written to ``OUT/manifest.json``)."""
     unknown = [e for e in options.exports if e not in EXPORTS]
@@ -324,16 +353,15 @@ def build(options: BuildOptions) -> dict[str, Any]:
                     task_stats = stats[template.task]
                     for source in sources:
                         task_stats.skipped += source.excluded(draws_for(template.sampler, params))
-                        negatives = negative_rate(template, source, params, options)
                         if options.engine == "ray":
-                            rendered = render_source_on_ray(
-                                template, source, params, options, negatives, staging=tmp
-                            )
+                            rendered = render_source_on_ray(template, source, params, options, staging=tmp)
                         else:
                             rendered = render_source(
-                                template, source, params, options, renderer, count_tokens, negatives
+                                template, source, params, options, renderer, count_tokens
                             )
-                        for dataset, record, tokens in rendered:
+                        share, task = negative_share(params), template.task
+                        kept = with_negative_share(rendered, share, options.seed, task, spool_dir=tmp)
+                        for dataset, record, tokens in kept:
                             if (
                                 options.max_per_task is not None
                                 and task_stats.samples >= options.max_per_task

@@ -60,9 +60,8 @@ def negative_share(params: dict[str, Any]) -> float:
 
 
 def negative_keep_rate(positives: int, negatives: int, share: float) -> float:
-    """The chance to keep each negative (empty answer) so that negatives make ``share`` of the samples,
-    at most: drawn over a whole task, not per scene, because empty frames gather in scenes where nobody
-    walks, and a per-scene quota (negatives in proportion to that scene's positives) keeps none of them."""
+    """The chance to keep each negative (empty answer) so that negatives make ``share`` of the samples
+    (all of them when there are too few)."""
     if negatives == 0 or share <= 0.0:
         return 0.0
     if share >= 1.0:

@@ -9,13 +9,12 @@ them back in unit order (``preserve_order``), so its output is byte-identical to
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from omnipt_data.build.draft import negative_keep_rate, negative_share
 from omnipt_data.build.samplers import SAMPLERS
 from omnipt_data.build.source import BuildSource, Unit
 from omnipt_data.build.templates import Template
@@ -28,33 +27,6 @@ ENGINES = ("local", "ray")
 Rendered = tuple[str, dict[str, Any], int]
 
 
-def _sampler_rng(options: BuildOptions, template: Template) -> Callable[[str], random.Random]:
-    from omnipt_data.build.builder import seeded
-
-    def rng_for(key: str) -> random.Random:
-        return seeded(options.seed, template.stage, template.task, "sampler", key)
-
-    return rng_for
-
-
-def negative_rate(
-    template: Template, source: BuildSource, params: dict[str, Any], options: BuildOptions
-) -> float:
-    """The chance that each of the template's negatives from ``source`` is kept (see
-    :func:`~omnipt_data.build.draft.negative_keep_rate`), from a count of its drafts: a pass that renders
-    nothing, made once per store so that every unit of a sharded build keeps the same negatives."""
-    share = negative_share(params)
-    if share <= 0.0 or share >= 1.0:
-        return min(max(share, 0.0), 1.0)
-    positives = negatives = 0
-    for draft in SAMPLERS[template.sampler](source, params, _sampler_rng(options, template)):
-        if draft.empty:
-            negatives += 1
-        else:
-            positives += 1
-    return negative_keep_rate(positives, negatives, share)
-
-
 def render_source(
     template: Template,
     source: BuildSource,
@@ -62,15 +34,14 @@ def render_source(
     options: BuildOptions,
     renderer: Renderer,
     count_tokens: TokenCounter,
-    negatives: float,
 ) -> Iterator[Rendered]:
-    """Draw the template's drafts from ``source``, keep each negative with the chance ``negatives`` (see
-    :func:`negative_rate`) and each draft with ``sample_rate``, render them."""
+    """Draw the template's drafts from ``source``, keep each with ``sample_rate``, render them."""
     from omnipt_data.build.builder import seeded
 
-    for draft in SAMPLERS[template.sampler](source, params, _sampler_rng(options, template)):
-        if draft.empty and seeded(options.seed, "negative", template.task, draft.key).random() >= negatives:
-            continue
+    def rng_for(key: str) -> random.Random:
+        return seeded(options.seed, template.stage, template.task, "sampler", key)
+
+    for draft in SAMPLERS[template.sampler](source, params, rng_for):
         if (
             options.sample_rate < 1.0
             and seeded(options.seed, "keep", template.task, draft.key).random() >= options.sample_rate
@@ -87,7 +58,6 @@ def _render_units(
     params: dict[str, Any],
     options: BuildOptions,
     staging: str | None,
-    negatives: float,
 ) -> dict[str, list[Any]]:
     from omnipt_data.build.builder import Renderer, TokenCounter
 
@@ -98,7 +68,7 @@ def _render_units(
         unit: Unit = (str(kind), str(key))
         source = BuildSource(path, unit)
         for dataset, record, tokens in render_source(
-            template, source, params, options, renderer, count_tokens, negatives
+            template, source, params, options, renderer, count_tokens
         ):
             out["dataset"].append(dataset)
             out["record"].append(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
@@ -126,7 +96,6 @@ def render_source_on_ray(
     source: BuildSource,
     params: dict[str, Any],
     options: BuildOptions,
-    negatives: float,
     staging: Path | None = None,
 ) -> Iterator[Rendered]:
     """The same records as :func:`render_source`, rendered by Ray Data, one task per unit."""
@@ -145,7 +114,6 @@ def render_source_on_ray(
             "params": params,
             "options": options,
             "staging": str(staging) if staging else None,
-            "negatives": negatives,
         },
     )
     for row in dataset.iter_rows():
