@@ -18,9 +18,9 @@ with its own; about 0 when the model ignores its images) shows whether the answe
 
 ``python bench/learn.py --out runs/bench-learn`` (or ``scripts/bench-learn``) writes there the inputs,
 the checkpoints with the learning curve (``checkpoints/curve.json``, ``curve.png``), and ``report.json``
-with the figures, the wall and CPU time, beside ``probe-frame.png`` and ``curve.png`` (a held-out frame
-with its true boxes and the answers before and after training, and the curve). Re-running reuses what is
-there (delete the folder for a fresh run).
+with the figures, the wall and CPU time and each stage's seconds per step, beside ``probe-frame.png`` and
+``curve.png`` (a held-out frame with its true boxes and the answers before and after training, and the
+curve). Re-running reuses what is there (delete the folder for a fresh run).
 """
 
 from __future__ import annotations
@@ -121,17 +121,24 @@ def main(argv: list[str] | None = None) -> int:
         "statuses": {s.name: s.status for s in result.stages},
         "wall_seconds": round(time.perf_counter() - started, 1),
         "cpu_seconds": round(cpu_seconds() - cpu, 1),
+        # A slower machine and a heavier benchmark both raise the CPU time; the step time tells them apart.
+        "seconds_per_step": {
+            s.name: round(s.last_log["train_runtime"] / s.steps, 3)
+            for s in result.stages
+            if s.steps and s.last_log and "train_runtime" in s.last_log
+        },
     }
     write_json(args.out / "report.json", report)
     formats = ", ".join(f"{k} {v:.0%}" for k, v in figures["exact_format_per_stage"].items())
     reliance = ", ".join(
         f"{k} {v:+.3f}" for k, v in figures["image_reliance_per_stage"].items() if v is not None
     )
+    step_times = ", ".join(f"{k} {v:.2f}" for k, v in report["seconds_per_step"].items()) + " s a step"
     console.print(
         f"learnability: exact format {formats}; box F1 {figures['box_f1'] or 0:.3f}, "
         f"HOTA {figures['hota'] or 0:.3f} (the truth cut at the image border: {reachable or 0:.3f}); "
         f"image reliance (nats) {reliance}; {report['wall_seconds']:.0f} s, "
-        f"{report['cpu_seconds'] / 60:.1f} CPU minutes -> {args.out / 'report.json'}"
+        f"{report['cpu_seconds'] / 60:.1f} CPU minutes ({step_times}) -> {args.out / 'report.json'}"
     )
     for line in missed:
         console.print(f"[red]missed[/]: {line}")
