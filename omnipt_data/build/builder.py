@@ -33,7 +33,7 @@ from omnipt_data.answers import (
     scale_answer,
 )
 from omnipt_data.atomic import atomic_directory
-from omnipt_data.build.draft import Draft, Image, negative_keep_rate, negative_share
+from omnipt_data.build.draft import Draft, Image, negative_share
 from omnipt_data.build.engines import ENGINES, Rendered, render_source, render_source_on_ray
 from omnipt_data.build.exporters import (
     CHECKED_WITH,
@@ -311,12 +311,16 @@ def with_negative_share(
     if share <= 0.0:
         yield from (item for item in rendered if not item[1]["meta"]["negative"])
         return
-    counts = [0, 0]
+    positives = negatives = 0
     with tempfile.TemporaryFile(dir=spool_dir) as spool:
         for item in rendered:
-            counts[bool(item[1]["meta"]["negative"])] += 1
+            if item[1]["meta"]["negative"]:
+                negatives += 1
+            else:
+                positives += 1
             spool.write(orjson.dumps(item) + b"\n")
-        rate = negative_keep_rate(counts[0], counts[1], share)
+        # all negatives when there are too few to make the share
+        rate = min(1.0, share / (1.0 - share) * positives / negatives) if negatives else 0.0
         spool.seek(0)
         for line in spool:
             dataset, record, tokens = orjson.loads(line)

@@ -59,16 +59,6 @@ def negative_share(params: dict[str, Any]) -> float:
     return float(params.get("negative_share", DEFAULT_NEGATIVE_SHARE))
 
 
-def negative_keep_rate(positives: int, negatives: int, share: float) -> float:
-    """The chance to keep each negative (empty answer) so that negatives make ``share`` of the samples
-    (all of them when there are too few)."""
-    if negatives == 0 or share <= 0.0:
-        return 0.0
-    if share >= 1.0:
-        return 1.0
-    return min(1.0, share / (1.0 - share) * positives / negatives)
-
-
 def balance_yes_no(drafts: list[Draft], yes_share: float, rng: Random) -> list[Draft]:
     """Yes/no drafts with ``yes_share`` of them answering yes: the rarer answer kept whole, the commoner
     one drawn down to match (none kept when one answer never occurs). Order is kept."""
